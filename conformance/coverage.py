@@ -1,0 +1,97 @@
+"""Which suite tests verify which requirement: read from the tests' ``requirement`` markers.
+
+The markers are the truth; ``verified_by`` in specs/requirements.yaml is their published copy, so a
+regulator reading the specs sees what is automated. ``python -m conformance.coverage --write``
+refreshes the copy; the harness's own tests fail when the two disagree.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
+
+
+def _marker_ids(decorators: list[ast.expr]) -> list[str]:
+    ids: list[str] = []
+    for dec in decorators:
+        if (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute) and dec.func.attr == "requirement"
+                and isinstance(dec.func.value, ast.Attribute) and dec.func.value.attr == "mark"):
+            ids += [a.value for a in dec.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    return ids
+
+
+def suite_markers(suite_dir: Path = SUITE_DIR) -> dict[str, list[str]]:
+    """``test_x.py::test_name`` (or ``test_x.py::TestClass::test_name``) → requirement IDs."""
+    out: dict[str, list[str]] = {}
+    for path in sorted(suite_dir.glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        module_ids = []
+        for node in tree.body:
+            # pytestmark = pytest.mark.requirement(...) applies to every test of the module
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets):
+                values = node.value.elts if isinstance(node.value, ast.List | ast.Tuple) else [node.value]
+                module_ids += _marker_ids(values)
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
+                ids = module_ids + _marker_ids(node.decorator_list)
+                if ids:
+                    out[f"{path.name}::{node.name}"] = ids
+            elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+                class_ids = module_ids + _marker_ids(node.decorator_list)
+                for sub in node.body:
+                    if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef) and sub.name.startswith("test"):
+                        ids = class_ids + _marker_ids(sub.decorator_list)
+                        if ids:
+                            out[f"{path.name}::{node.name}::{sub.name}"] = ids
+    return out
+
+
+def verified_by(suite_dir: Path = SUITE_DIR) -> dict[str, list[str]]:
+    """Requirement ID → the tests that verify it, sorted."""
+    out: dict[str, list[str]] = {}
+    for test, ids in suite_markers(suite_dir).items():
+        for rid in dict.fromkeys(ids):
+            out.setdefault(rid, []).append(test)
+    return {rid: sorted(tests) for rid, tests in out.items()}
+
+
+def write_verified_by(requirements_yaml: Path, mapping: dict[str, list[str]]) -> bool:
+    """Rewrite the ``verified_by:`` line of each requirement in place (comments kept). True if changed."""
+    text = requirements_yaml.read_text(encoding="utf-8")
+    out, current = [], None
+    for line in text.splitlines(keepends=True):
+        m = re.match(r"\s*- id: (\S+)", line)
+        if m:
+            current = m.group(1)
+        if current and re.match(r"    verified_by:", line):
+            tests = mapping.get(current, [])
+            line = "    verified_by: []\n" if not tests else "    verified_by:\n" + "".join(f"      - {t}\n" for t in tests)
+        elif current and re.match(r"      - test_", line):
+            continue  # the old list, replaced above
+        out.append(line)
+    new = "".join(out)
+    if new != text:
+        requirements_yaml.write_text(new, encoding="utf-8")
+    return new != text
+
+
+def main(argv: list[str]) -> int:
+    from conformance import specs
+
+    path = specs.specs_dir() / "requirements.yaml"
+    mapping = verified_by()
+    if "--write" in argv:
+        changed = write_verified_by(path, mapping)
+        print(f"{path}: {'updated' if changed else 'already up to date'}")
+        return 0
+    for rid, tests in sorted(mapping.items()):
+        print(rid, ", ".join(tests))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,174 @@
+"""The harness's client of the platform test-control interface, and of its notification endpoint.
+
+Every exchange goes through httpx event hooks into the test's :class:`~conformance.evidence.ExchangeLog`.
+Answers that break the contract raise :class:`UnexpectedAnswer` (a FAIL, or INCONCLUSIVE inside a
+``precondition`` block); a platform that cannot be reached raises :class:`PlatformUnreachable`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from conformance import signing, specs
+from conformance.evidence import ExchangeLog
+from conformance.verdicts import ConformanceFailure
+
+
+class PlatformUnreachable(ConformanceFailure):
+    """No answer from the platform (refused, reset, timed out)."""
+
+
+class UnexpectedAnswer(ConformanceFailure):
+    """The platform answered, but not as the contract says."""
+
+
+@dataclass
+class Observation:
+    """What polling saw: the last value, whether the condition held, and after how long."""
+
+    value: Any
+    satisfied: bool
+    elapsed: float
+    polls: int
+
+
+class PlatformClient:
+    def __init__(self, base_url: str, log: ExchangeLog, *, bearer_token: str | None = None,
+                 timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.log = log
+        headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
+        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
+                                 event_hooks=log.hooks(), follow_redirects=False)
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- raw -----------------------------------------------------------------------------------
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One exchange; transport failures are logged as evidence and raised as PlatformUnreachable."""
+        request = self.http.build_request(method, path, **kwargs)
+        try:
+            return self.http.send(request)
+        except httpx.TransportError as exc:
+            self.log.add_failure(request, exc)
+            raise PlatformUnreachable(f"{method} {path}: no answer from the platform ({type(exc).__name__})",
+                                      expected="an HTTP answer", observed=str(exc) or type(exc).__name__) from exc
+
+    # -- typed calls ---------------------------------------------------------------------------
+    def create_listing(self, fields: dict[str, Any]) -> dict[str, Any]:
+        r = self.request("POST", "/listings", json=fields)
+        return self._listing(r, 201, f"POST /listings {fields.get('title', '')!r}")
+
+    def get_listing(self, listing_id: str) -> dict[str, Any]:
+        r = self.request("GET", f"/listings/{listing_id}")
+        return self._listing(r, 200, f"GET /listings/{listing_id}")
+
+    def edit_listing(self, listing_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        r = self.request("PATCH", f"/listings/{listing_id}", json=fields)
+        return self._listing(r, 200, f"PATCH /listings/{listing_id}")
+
+    def consumer_view(self, listing_id: str) -> httpx.Response:
+        return self.request("GET", f"/listings/{listing_id}/public")
+
+    def records(self, listing_id: str) -> list[dict[str, Any]]:
+        r = self.request("GET", "/verification-records", params={"listingId": listing_id})
+        body = _json(r)
+        if r.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise UnexpectedAnswer(f"GET /verification-records?listingId={listing_id}: not a record list",
+                                   expected="200 {records: [...]}", observed=_summary(r))
+        return body["records"]
+
+    def health(self) -> httpx.Response:
+        return self.request("GET", "/health")
+
+    def _listing(self, r: httpx.Response, status: int, what: str) -> dict[str, Any]:
+        body = _json(r)
+        if r.status_code != status or not isinstance(body, dict) or "listingId" not in body or "state" not in body:
+            raise UnexpectedAnswer(f"{what}: expected {status} with a listing", expected=f"{status} listing",
+                                   observed=_summary(r))
+        return body
+
+    # -- waiting -------------------------------------------------------------------------------
+    def wait_listing(self, listing_id: str, condition: Callable[[dict[str, Any]], bool], timeout: float,
+                     *, start: float | None = None) -> Observation:
+        """Poll the listing until ``condition`` holds or ``timeout`` seconds after ``start`` pass.
+
+        ``start`` is a ``time.monotonic()`` reading taken just before the cause (e.g. the status
+        change), so the elapsed time measures the platform, not the harness.
+        """
+        return wait_until(lambda: self.get_listing(listing_id), condition, timeout, start=start)
+
+    def wait_decided(self, listing_id: str, timeout: float, *, start: float | None = None) -> Observation:
+        pending = specs.load().vocab.listingState.PENDING_VERIFICATION
+        return self.wait_listing(listing_id, lambda x: x.get("state") != pending, timeout, start=start)
+
+
+def wait_until(read: Callable[[], Any], condition: Callable[[Any], bool], timeout: float,
+               *, start: float | None = None) -> Observation:
+    """Read until the condition holds or the deadline passes; time on the monotonic clock."""
+    step = specs.load().param("pollStepSeconds")
+    t0 = start if start is not None else time.monotonic()
+    polls = 0
+    while True:
+        value = read()
+        polls += 1
+        now = time.monotonic()
+        if condition(value):
+            return Observation(value, True, now - t0, polls)
+        if now - t0 >= timeout:
+            return Observation(value, False, now - t0, polls)
+        time.sleep(min(step, max(0.0, t0 + timeout - now)))
+
+
+class Notifier:
+    """Sends status-change events to the platform's notification endpoint as the regulator would —
+    or deliberately not (bad signatures, replays) for the security tests."""
+
+    def __init__(self, url: str, secret: str, log: ExchangeLog, alg: str = signing.SHA256) -> None:
+        self.url = url
+        self.secret = secret
+        self.alg = alg
+        self.path = urlsplit(url).path or "/"
+        self.http = httpx.Client(timeout=10.0, event_hooks=log.hooks())
+        self.log = log
+
+    def close(self) -> None:
+        self.http.close()
+
+    def signed_headers(self, body: bytes, *, timestamp: str | None = None, nonce: str | None = None,
+                       secret: str | None = None) -> dict[str, str]:
+        h = signing.make_headers(secret or self.secret, "POST", self.path, body, self.alg,
+                                 timestamp=timestamp, nonce=nonce)
+        return {"Content-Type": "application/json", **h.as_regulator()}
+
+    def send(self, body: bytes | dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
+        raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        hdrs = headers if headers is not None else self.signed_headers(raw)
+        request = self.http.build_request("POST", self.url, content=raw, headers=hdrs)
+        try:
+            return self.http.send(request)
+        except httpx.TransportError as exc:
+            self.log.add_failure(request, exc)
+            raise PlatformUnreachable(f"POST {self.url}: no answer from the notification endpoint",
+                                      expected="an HTTP answer", observed=str(exc) or type(exc).__name__) from exc
+
+
+def _json(r: httpx.Response) -> Any:
+    try:
+        return r.json()
+    except ValueError:
+        return None
+
+
+def _summary(r: httpx.Response) -> dict[str, Any]:
+    body = _json(r)
+    return {"status": r.status_code, "contentType": r.headers.get("content-type"),
+            "body": body if body is not None else r.text[:500]}

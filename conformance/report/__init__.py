@@ -1,0 +1,1 @@
+"""Run reports: report.json, report.html, and the bundle manifest."""

@@ -1,0 +1,347 @@
+"""The simulator's ASGI application: the regulator routes (regulator.yaml) and ``/_sim/``.
+
+The regulator routes are plain ASGI, not a framework: POST /api/v1/verifications must do 2,000+
+signed, validated, captured requests per second on one core, and a framework's request objects and
+routing cost more than the work itself. Every request goes through the same steps, in this order:
+
+  read the body → authenticate (auth.py) → parse and validate (contract.py) → pick a fault
+  (faults.py) → answer: the fault's, else 401, else 400, else the route's → capture → send
+
+Authentication and validation always both run, so the capture holds both verdicts as evidence
+(MSG-01, MSG-03, MSG-04) whichever one decided the answer. A fault decides the answer before it is
+made (latency delays the real answer; every other kind replaces it, so e.g. a disposition answered
+by a fault is not stored). ``/_sim/`` is a small Starlette app (control_http.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from conformance.simulator.capture import RequestCapture
+from conformance.simulator.contract import Route
+from conformance.simulator.faults import FaultHit
+from conformance.simulator.feed import CursorError
+from conformance.simulator.registry import encode
+from conformance.specs import SpecError
+
+if TYPE_CHECKING:
+    from conformance.simulator.core import Simulator
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_JSON = (b"content-type", b"application/json")
+_resetting: contextvars.ContextVar[bool] = contextvars.ContextVar("ccc_sim_resetting", default=False)
+_INCOMPLETE = "ASGI callable returned without completing response."
+
+
+class _QuietInjectedResets(logging.Filter):
+    """uvicorn logs an error when a response is left incomplete; for an injected reset that is the point."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_resetting.get() and record.getMessage() == _INCOMPLETE)
+
+
+_filter_installed = False
+
+
+def _install_log_filter() -> None:
+    global _filter_installed
+    if not _filter_installed:
+        logging.getLogger("uvicorn.error").addFilter(_QuietInjectedResets())
+        _filter_installed = True
+
+
+class Answer:
+    """What the simulator will send: status, body, extra headers, and how (normally, late, or not at all)."""
+
+    __slots__ = ("body", "delay", "drop", "headers", "status")
+
+    def __init__(self, status: int | None, body: bytes | None, headers: tuple[tuple[bytes, bytes], ...] = (),
+                 delay: float = 0.0, drop: bool = False) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers
+        self.delay = delay
+        self.drop = drop  # close the connection without a complete answer
+
+
+class RegulatorApp:
+    def __init__(self, sim: Simulator) -> None:
+        from conformance.simulator.control_http import build_control_app
+
+        self.sim = sim
+        self.contract = sim.contract
+        self.routes = self.contract.by_path
+        self.handlers: dict[str, Callable[[Route, Any, dict[str, Any], str | None, float], Answer]] = {
+            "verifications": self._verify, "status-changes": self._status_changes, "dispositions": self._dispose,
+        }
+        missing = [r.name for r in self.contract.routes if r.name not in self.handlers]
+        if missing:
+            raise SpecError(f"{self.sim.specs.openapi_path('regulator')}: the simulator has no handler for "
+                            f"{', '.join(missing)}")
+        self.control = build_control_app(sim)
+        self._rng = random.Random()
+        c = self.contract
+        self._ok_prefix = f'{{"code":{json.dumps(c.ok)},"message":"certificate found","requestId":'.encode()
+        self._not_found_prefix = f'{{"code":{json.dumps(c.not_found)},"message":"no certificate with this number",' \
+                                 f'"requestId":'.encode()
+        _install_log_filter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if scope["path"].startswith("/_sim"):
+                await self.control(scope, receive, send)
+            else:
+                await self.regulator(scope, receive, send)
+        elif kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    # -- the regulator routes -----------------------------------------------------------------
+    async def regulator(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received = time.time()
+        body, too_large = await self._read(receive)
+        path: str = scope["path"]
+        method: str = scope["method"]
+        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        query_string: bytes = scope["query_string"]
+        route = self.routes.get(path)
+        if route is None or route.method != method:
+            await self._unrouted(route, received, method, path, query_string, raw_headers, body, send)
+            return
+
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw_headers}
+        raw_path = (scope.get("raw_path") or path.encode()).decode("latin-1")
+        signed_path = f"{raw_path}?{query_string.decode('latin-1')}" if query_string else raw_path
+        auth = self.sim.auth.check(method, signed_path, headers, body, received)
+        header_errors = auth.header_errors
+
+        doc: Any = None
+        errors: list[str] = []
+        schema_valid: bool | None = None
+        query: dict[str, Any] = {}
+        if route.request_schema:
+            content_type = headers.get("content-type", "")
+            if not content_type.startswith("application/json"):
+                header_errors = [*header_errors, f"Content-Type {content_type!r} is not application/json"]
+            if too_large:
+                errors = [f"/: body over {self.contract.max_body_bytes} bytes"]
+            else:
+                try:
+                    doc = json.loads(body)
+                except ValueError as exc:
+                    errors = [f"/: body is not JSON ({exc})"]
+                else:
+                    errors = self.contract.errors(route.request_schema, doc)
+            schema_valid = not errors
+        if route.query:
+            params = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+            query, query_errors = self.contract.query_errors(route, params)
+            if not query_errors and route.name == "status-changes":
+                try:
+                    self.sim.feed.parse_cursor(query.get("after"))
+                except CursorError as exc:
+                    query_errors = [str(exc)]
+            errors = [*errors, *query_errors]
+            schema_valid = not errors
+
+        platform_id = auth.platform_id
+        hit = self.sim.faults.pick(route.name, doc, platform_id)
+        if hit is not None and hit.kind != "latency":
+            answer = self._fault_answer(hit, route, doc, query)
+        elif auth.error is not None:
+            answer = self._envelope(401, self.contract.auth_failed, auth.error)
+        elif errors:
+            shown = "; ".join(errors[:10]) + (f" (and {len(errors) - 10} more)" if len(errors) > 10 else "")
+            answer = self._envelope(400, self.contract.bad_request, f"invalid request: {shown}")
+        else:
+            answer = self.handlers[route.name](route, doc, query, platform_id, received)
+        if hit is not None and hit.kind == "latency":
+            answer.delay = float(hit.params["seconds"]) + self._rng.uniform(0.0, float(hit.params["jitterSeconds"]))
+
+        self.sim.store.add_request(RequestCapture(
+            received, route.name, method, path, query_string, raw_headers, body, doc, platform_id, auth.alg,
+            auth.signature_valid, auth.error, header_errors, schema_valid, errors, answer.status, answer.body,
+            hit.kind if hit is not None else None))
+        await self._send(answer, send)
+
+    async def _unrouted(self, route: Route | None, received: float, method: str, path: str, query_string: bytes,
+                        raw_headers: list[tuple[bytes, bytes]], body: bytes, send: Send) -> None:
+        if route is None:
+            answer = self._envelope(404, self.contract.bad_request, f"no route {path} (see regulator.yaml)")
+        else:
+            answer = self._envelope(405, self.contract.bad_request, f"{path} takes {route.method}, not {method}")
+            answer.headers = ((b"allow", route.method.encode()),)
+        platform = next((v.decode("latin-1") for k, v in raw_headers if k == b"x-platform-id"), None)
+        self.sim.store.add_request(RequestCapture(
+            received, route.name if route else None, method, path, query_string, raw_headers, body, None, platform,
+            None, None, None, [], None, [], answer.status, answer.body, None))
+        await self._send(answer, send)
+
+    # -- route handlers (valid, authenticated requests) ---------------------------------------
+    def _verify(self, route: Route, doc: dict[str, Any], query: dict[str, Any], platform_id: str | None,
+                received: float) -> Answer:
+        certificate = self.sim.registry.encoded(doc["certificateNo"])
+        request_id = json.dumps(doc["requestId"]).encode()
+        if certificate is None:
+            return Answer(200, self._not_found_prefix + request_id + b',"certificate":null}')
+        return Answer(200, self._ok_prefix + request_id + b',"certificate":' + certificate + b"}")
+
+    def _status_changes(self, route: Route, doc: Any, query: dict[str, Any], platform_id: str | None,
+                        received: float) -> Answer:
+        events, cursor = self.sim.feed.page(query.get("after"), int(query["limit"]))
+        return Answer(200, encode({"events": events, "nextCursor": cursor}))
+
+    def _dispose(self, route: Route, doc: dict[str, Any], query: dict[str, Any], platform_id: str | None,
+                 received: float) -> Answer:
+        status = self.sim.record_disposition(doc, platform_id, received)
+        message = {202: "accepted", 200: "already have this dispositionId",
+                   409: "already have this dispositionId with a different body"}[status]
+        return Answer(status, encode({"code": self.contract.ok, "message": message,
+                                      "dispositionId": doc["dispositionId"]}))
+
+    # -- faults -------------------------------------------------------------------------------
+    def _fault_answer(self, hit: FaultHit, route: Route, doc: Any, query: dict[str, Any]) -> Answer:
+        kind, params, c = hit.kind, hit.params, self.contract
+        body = doc if isinstance(doc, dict) else {}
+        if kind == "http-error":
+            return self._envelope(int(params["status"]), c.unavailable, "the interface cannot answer now")
+        if kind == "rate-limited":
+            answer = self._envelope(429, c.rate_limited, "too many requests; retry after the Retry-After delay")
+            answer.headers = ((b"retry-after", str(int(params["retryAfterSeconds"])).encode()),)
+            return answer
+        if kind == "rate-limit":
+            answer = self._envelope(429, c.rate_limited, f"over {params['perSecond']} requests/s")
+            answer.headers = ((b"retry-after", str(hit.retry_after).encode()),)
+            return answer
+        if kind == "reset":
+            return Answer(None, None, drop=True)
+        if kind == "hang":
+            return Answer(None, None, delay=float(params["seconds"]), drop=True)
+        if kind == "malformed-json":
+            if route.name == "status-changes":
+                return Answer(200, b'{"events":[{"eventId":"' + str(uuid.uuid4()).encode() + b'","sequence":')
+            return Answer(200, self._ok_prefix + b'"' + str(body.get("requestId", ""))[:64].encode() +
+                          b'","certificate":{"certificateNo":"')
+        if kind == "schema-invalid":
+            return Answer(200, encode(self._schema_invalid(route, body, query)))
+        if kind == "unknown-status":
+            if route.name == "status-changes":
+                events, cursor = self._page_or_empty(query)
+                for event in events:
+                    event["status"] = params["status"]
+                return Answer(200, encode({"events": events, "nextCursor": cursor}))
+            record = self.sim.registry.get(str(body.get("certificateNo")))
+            if record is None:
+                return self._plain_verification(body, None)
+            record["status"] = params["status"]
+            return self._plain_verification(body, record)
+        if kind == "wrong-request-id":
+            other = str(uuid.uuid4())
+            if route.name == "dispositions":
+                return Answer(202, encode({"code": c.ok, "message": "accepted", "dispositionId": other}))
+            return self._plain_verification({**body, "requestId": other},
+                                            self.sim.registry.get(str(body.get("certificateNo"))))
+        if kind == "wrong-certificate":
+            record = self.sim.registry.get(str(body.get("certificateNo")))
+            if record is not None:
+                number = record["certificateNo"]
+                record["certificateNo"] = number[:10] + f"{int(number[10:]) % 999_999 + 1:06d}"
+            else:
+                found = self.sim.registry.all(limit=1)
+                record = found[0] if found else None
+            return self._plain_verification(body, record)
+        raise AssertionError(f"fault kind {kind!r} has no answer")  # FaultBook validated the kind
+
+    def _plain_verification(self, body: dict[str, Any], record: dict[str, Any] | None) -> Answer:
+        c = self.contract
+        if record is None:
+            return Answer(200, encode({"code": c.not_found, "message": "no certificate with this number",
+                                       "requestId": body.get("requestId"), "certificate": None}))
+        return Answer(200, encode({"code": c.ok, "message": "certificate found", "requestId": body.get("requestId"),
+                                   "certificate": record}))
+
+    def _page_or_empty(self, query: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+        try:
+            return self.sim.feed.page(query.get("after"), int(query.get("limit") or 1))
+        except (CursorError, ValueError):
+            return [], str(query.get("after") or "0")
+
+    def _schema_invalid(self, route: Route, body: dict[str, Any], query: dict[str, Any]) -> dict[str, Any]:
+        """A JSON answer that breaks its route's answer schema but looks plausible to a careless reader."""
+        c = self.contract
+        if route.name == "status-changes":
+            events, cursor = self._page_or_empty(query)
+            broken = [{k: (str(v) if k == "sequence" else v) for k, v in e.items() if k != "effectiveAt"}
+                      for e in events]
+            return {"events": broken or None, "nextCursor": cursor}
+        if route.name == "dispositions":
+            return {"code": "ACCEPTED", "message": 202}
+        # A record that says VALID but lacks most required fields, models not even a list.
+        return {"code": c.ok, "message": "certificate found", "requestId": body.get("requestId"),
+                "certificate": {"certificateNo": body.get("certificateNo"), "status": c.valid_status,
+                                "models": "ALL"}}
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _envelope(self, status: int, code: str, message: str) -> Answer:
+        return Answer(status, encode({"code": code, "message": message}))
+
+    async def _read(self, receive: Receive) -> tuple[bytes, bool]:
+        limit = self.contract.max_body_bytes
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body"):
+            return (body[:limit], True) if len(body) > limit else (body, False)
+        chunks = [body]
+        size = len(body)
+        while message.get("more_body"):
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size <= limit:
+                chunks.append(chunk)
+        data = b"".join(chunks)
+        return data[:limit], size > limit
+
+    async def _send(self, answer: Answer, send: Send) -> None:
+        if answer.delay > 0:
+            await self._sleep(answer.delay)
+        if answer.drop:
+            # A reset: start an answer that promises more than it sends, then stop. The server closes
+            # the connection; the client sees a truncated response, never a usable one.
+            _resetting.set(True)
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [_JSON, (b"content-length", b"4096")]})
+            await send({"type": "http.response.body", "body": b'{"code":', "more_body": True})
+            return
+        body = answer.body or b""
+        await send({"type": "http.response.start", "status": answer.status,
+                    "headers": [_JSON, (b"content-length", str(len(body)).encode()), *answer.headers]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake when the simulator stops (a 30 s hang must not hold up a shutdown)."""
+        deadline = time.monotonic() + seconds
+        stopping = self.sim.stopping
+        while not stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.1))

@@ -1,0 +1,203 @@
+"""Capture of every request received and every push attempt: the simulator's evidence.
+
+The hot path stores a capture as a small slotted object holding what it already has (raw headers,
+body bytes, the parsed body, the answer bytes); the JSON-able dict is built only when someone reads
+it. Requests and push attempts share one sequence counter, so the export is one ordered story.
+
+Secrets never leave: registered platform secrets are replaced by ``[REDACTED]`` in everything a reader
+gets (a platform that puts its secret in a URL or header is flagged with ``secretExposed``, which is
+evidence for MSG-03). Signatures are not secrets and stay.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from conformance import signing
+
+REDACTED = "[REDACTED]"
+
+
+def rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, signing.SHANGHAI).isoformat(timespec="milliseconds")
+
+
+class RequestCapture:
+    __slots__ = ("auth_error", "body", "body_bytes", "fault", "header_errors", "headers", "method", "path",
+                 "platform_id", "query_string", "received", "response_body", "response_status", "route",
+                 "schema_errors", "schema_valid", "seq", "signature_alg", "signature_valid")
+
+    def __init__(self, received: float, route: str | None, method: str, path: str, query_string: bytes,
+                 headers: list[tuple[bytes, bytes]], body_bytes: bytes, body: Any, platform_id: str | None,
+                 signature_alg: str | None, signature_valid: bool | None, auth_error: str | None,
+                 header_errors: list[str], schema_valid: bool | None, schema_errors: list[str],
+                 response_status: int | None, response_body: bytes | None, fault: str | None) -> None:
+        self.seq = 0
+        self.received = received
+        self.route = route
+        self.method = method
+        self.path = path
+        self.query_string = query_string
+        self.headers = headers
+        self.body_bytes = body_bytes
+        self.body = body
+        self.platform_id = platform_id
+        self.signature_alg = signature_alg
+        self.signature_valid = signature_valid
+        self.auth_error = auth_error
+        self.header_errors = header_errors
+        self.schema_valid = schema_valid
+        self.schema_errors = schema_errors
+        self.response_status = response_status
+        self.response_body = response_body
+        self.fault = fault
+
+    def field(self, key: str) -> Any:
+        """A body field (or platformId) for match filters."""
+        if key == "platformId":
+            return self.platform_id
+        return self.body.get(key) if isinstance(self.body, dict) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        text = self.body_bytes.decode("utf-8", "replace")
+        response_text = self.response_body.decode("utf-8", "replace") if self.response_body is not None else None
+        response_json: Any = None
+        if response_text is not None:
+            try:
+                response_json = json.loads(response_text)
+                response_text = None  # the parsed body says it all
+            except ValueError:
+                pass
+        query = self.query_string.decode("latin-1")
+        return {
+            "seq": self.seq,
+            "kind": "request",
+            "receivedAt": rfc3339(self.received),
+            "route": self.route,
+            "method": self.method,
+            "path": self.path,
+            "query": dict(parse_qsl(query, keep_blank_values=True)),
+            "rawQuery": query,
+            "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in self.headers},
+            "body": self.body,
+            "bodyText": text,
+            "platformId": self.platform_id,
+            "signatureAlg": self.signature_alg,
+            "signatureValid": self.signature_valid,
+            "authError": self.auth_error,
+            "headerErrors": list(self.header_errors),
+            "schemaValid": self.schema_valid,
+            "schemaErrors": list(self.schema_errors),
+            "response": {"status": self.response_status, "body": response_json, "bodyText": response_text},
+            "fault": self.fault,
+        }
+
+
+class CaptureStore:
+    """Append-only, thread-safe; readers filter by route, match fields and a sequence cursor."""
+
+    def __init__(self, secrets: Callable[[], list[str]]) -> None:
+        self._secrets = secrets
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._requests: list[RequestCapture] = []
+        self._pushes: list[dict[str, Any]] = []
+
+    def add_request(self, capture: RequestCapture) -> int:
+        with self._lock:
+            self._seq += 1
+            capture.seq = self._seq
+            self._requests.append(capture)
+        return capture.seq
+
+    def add_push(self, attempt: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._seq += 1
+            attempt["seq"] = self._seq
+            self._pushes.append(attempt)
+        return attempt
+
+    def requests(self, *, route: str | None = None, match: dict[str, str] | None = None,
+                 after: int = 0) -> list[dict[str, Any]]:
+        with self._lock:
+            items = self._requests
+            start = bisect.bisect_right(items, after, key=lambda c: c.seq)
+            selected = items[start:]
+        out = []
+        for c in selected:
+            if route is not None and c.route != route:
+                continue
+            if match and any(c.field(k) != v for k, v in match.items()):
+                continue
+            out.append(self._redact(c.to_dict()))
+        return out
+
+    def pushes(self, *, certificate_no: str | None = None, event_id: str | None = None,
+               platform_id: str | None = None, after: int = 0) -> list[dict[str, Any]]:
+        with self._lock:
+            selected = list(self._pushes)
+        return [self._redact(dict(p)) for p in selected
+                if p["seq"] > after
+                and (certificate_no is None or p["certificateNo"] == certificate_no)
+                and (event_id is None or p["eventId"] == event_id)
+                and (platform_id is None or p["platformId"] == platform_id)]
+
+    def count(self) -> int:
+        return len(self._requests)
+
+    def export_lines(self) -> Iterable[str]:
+        """Every capture, requests and push attempts interleaved by seq, as JSON lines."""
+        with self._lock:
+            requests = list(self._requests)
+            pushes = list(self._pushes)
+        i = j = 0
+        while i < len(requests) or j < len(pushes):
+            if j >= len(pushes) or (i < len(requests) and requests[i].seq < pushes[j]["seq"]):
+                doc = self._redact(requests[i].to_dict())
+                i += 1
+            else:
+                doc = self._redact({"kind": "push", **pushes[j]})
+                j += 1
+            yield json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+    def export(self, path: str | Path) -> int:
+        count = 0
+        with Path(path).open("w", encoding="utf-8") as out:
+            for line in self.export_lines():
+                out.write(line)
+                count += 1
+        return count
+
+    def _redact(self, doc: dict[str, Any]) -> dict[str, Any]:
+        secrets = [s for s in self._secrets() if s]
+        if not secrets:
+            if doc.get("kind", "request") == "request":
+                doc["secretExposed"] = False
+            return doc
+        found = False
+
+        def scrub(value: Any) -> Any:
+            nonlocal found
+            if isinstance(value, str):
+                for secret in secrets:
+                    if secret in value:
+                        found = True
+                        value = value.replace(secret, REDACTED)
+                return value
+            if isinstance(value, dict):
+                return {scrub(k): scrub(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [scrub(v) for v in value]
+            return value
+
+        clean = scrub(doc)
+        if clean.get("kind", "request") == "request":
+            clean["secretExposed"] = found
+        return clean

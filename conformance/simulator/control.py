@@ -1,0 +1,93 @@
+"""The simulator's control surface: what the suite (and a platform engineer) can make the regulator do.
+
+Two implementations share this protocol: ``Simulator`` (in-process, ``conformance.simulator.core``)
+and ``SimulatorClient`` (the same calls over HTTP under ``/_sim/``, ``conformance.simulator.client``).
+The suite uses the HTTP client so that every pytest-xdist worker drives the one simulator the
+platform calls.
+
+Records returned are plain JSON-able dicts. Certificates use the field names of
+``specs/schemas/certificate.schema.json``; events those of ``status-change-event.schema.json``.
+
+Fault ``match``: a dict of body fields (``certificateNo``, ``merchantId``, ``listingId``) that a
+request must carry for the fault to apply, so that parallel tests never disturb each other. A fault
+with no ``match`` applies to every request of its route (only for load and flap tests).
+
+Fault kinds (``params`` in brackets):
+    latency [seconds, jitterSeconds]      fixed plus uniform random delay before answering
+    hang [seconds]                        no answer for longer than a client timeout (default 30)
+    http-error [status]                   500 or 503 with an UNAVAILABLE envelope
+    reset                                 the connection is dropped without a complete answer
+    malformed-json                        200 with a body that is not JSON
+    schema-invalid                        200 with a JSON body that breaks the answer schema
+    unknown-status [status]               200, OK, the certificate's status an unlisted code
+    wrong-request-id                      200, a valid answer echoing another requestId
+    wrong-certificate                     200, a valid answer about another certificateNo
+    rate-limited [retryAfterSeconds]      429 RATE_LIMITED with Retry-After
+    rate-limit [perSecond, burst]         a token bucket; over it, 429 with Retry-After
+Routes: ``verifications``, ``status-changes``, ``dispositions``, or ``*``.
+``schedule``: ``{"downSeconds": 5, "upSeconds": 5}`` makes the fault flap (down first).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+FAULT_KINDS = (
+    "latency", "hang", "http-error", "reset", "malformed-json", "schema-invalid", "unknown-status",
+    "wrong-request-id", "wrong-certificate", "rate-limited", "rate-limit",
+)
+ROUTES = ("verifications", "status-changes", "dispositions", "*")
+
+
+class SimulatorControl(Protocol):
+    @property
+    def base_url(self) -> str:
+        """The regulator's base URL, the one the platform calls (no trailing slash)."""
+
+    def register_platform(self, platform_id: str, secret: str, notification_url: str | None = None,
+                          signature_alg: str = "HMAC-SHA256") -> None:
+        """Accept signed calls from this platform; push events to notification_url when given."""
+
+    def issue_certificate(self, *, product_code: str, status: str = "VALID", models: list[str] | None = None,
+                          brand: str | None = None, applicant: str | None = None, manufacturer: str | None = None,
+                          factory: str | None = None, product_name: str | None = None,
+                          issue_date: str | None = None, expiry_date: str | None = None) -> dict[str, Any]:
+        """A new certificate with a fresh, unique, well-formed number; unset fields get realistic values."""
+
+    def get_certificate(self, certificate_no: str) -> dict[str, Any] | None: ...
+
+    def update_certificate(self, certificate_no: str, **fields: Any) -> dict[str, Any]:
+        """Change registry fields (expiryDate, models, brand, …) silently: no event, no push."""
+
+    def set_status(self, certificate_no: str, status: str, *, reason: str = "", push: bool = True) -> dict[str, Any]:
+        """Change the status: the event is appended to the feed and, when push, pushed. Returns the event."""
+
+    def set_statuses(self, changes: list[tuple[str, str]], *, reason: str = "", push: bool = True) -> list[dict[str, Any]]:
+        """Bulk status change, one event per certificate, pushed concurrently."""
+
+    def redeliver(self, event_ids: list[str], platform_id: str | None = None) -> list[dict[str, Any]]:
+        """Push already-recorded events again, in this order (duplicates, out-of-order). Returns push attempts."""
+
+    def events(self, certificate_no: str | None = None) -> list[dict[str, Any]]: ...
+
+    def add_fault(self, kind: str, *, route: str = "verifications", match: dict[str, str] | None = None,
+                  params: dict[str, Any] | None = None, probability: float = 1.0,
+                  schedule: dict[str, float] | None = None, ttl_seconds: float | None = None) -> str:
+        """Switch a fault on now; returns its id."""
+
+    def remove_fault(self, fault_id: str) -> None: ...
+
+    def clear_faults(self) -> None: ...
+
+    def captures(self, *, route: str | None = None, match: dict[str, str] | None = None,
+                 after: int = 0) -> list[dict[str, Any]]:
+        """Requests received, oldest first, with seq > after. Each: seq, receivedAt, route, method, path,
+        query, headers, body (parsed JSON or None), bodyText, platformId, signatureValid, authError,
+        schemaValid, schemaErrors, response {status, body}, fault (kind or None)."""
+
+    def pushes(self, *, certificate_no: str | None = None, event_id: str | None = None) -> list[dict[str, Any]]:
+        """Push attempts: seq, eventId, certificateNo, platformId, url, attempt, sentAt, status, error."""
+
+    def dispositions(self, *, listing_id: str | None = None, merchant_id: str | None = None) -> list[dict[str, Any]]:
+        """Disposition reports received with a valid signature and schema, oldest first, duplicates included
+        (each with receivedAt and the HTTP status the simulator answered)."""

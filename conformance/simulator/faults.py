@@ -1,0 +1,260 @@
+"""Fault injection (control.py): which fault, if any, answers a request instead of the regulator.
+
+A fault is picked before the answer is made, from the request's route, its JSON body fields and its
+X-Platform-Id. Faults with a ``match`` win over route-wide ones (a test's own fault must not be hidden
+by a load test's flap), then the oldest wins. ``rate-limit`` lets requests through while its token
+bucket has tokens, so it never hides other faults behind it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from conformance import signing
+from conformance.simulator.control import FAULT_KINDS, ROUTES
+
+# Keys a fault may match on: body fields shared by the requests that carry a body, and the caller.
+# They are the control protocol's names (control.py); contract.py checks the body ones exist.
+MATCH_BODY_FIELDS = ("certificateNo", "merchantId", "listingId")
+MATCH_PLATFORM = "platformId"
+MATCH_KEYS = (*MATCH_BODY_FIELDS, MATCH_PLATFORM)
+
+# Parameters of each kind and their defaults (control.py).
+PARAMS: dict[str, dict[str, Any]] = {
+    "latency": {"seconds": 1.0, "jitterSeconds": 0.0},
+    "hang": {"seconds": 30.0},
+    "http-error": {"status": 503},
+    "reset": {},
+    "malformed-json": {},
+    "schema-invalid": {},
+    "unknown-status": {"status": "UNDER_REVIEW"},
+    "wrong-request-id": {},
+    "wrong-certificate": {},
+    "rate-limited": {"retryAfterSeconds": 1},
+    "rate-limit": {"perSecond": 10.0, "burst": None},
+}
+# Kinds that only make sense on some routes; the rest apply to all three. On route "*" a kind
+# applies to the routes listed here; naming an unlisted route explicitly is refused.
+KIND_ROUTES: dict[str, frozenset[str]] = {
+    "unknown-status": frozenset({"verifications", "status-changes"}),
+    "wrong-request-id": frozenset({"verifications", "dispositions"}),
+    "wrong-certificate": frozenset({"verifications"}),
+}
+HTTP_ERROR_STATUSES = (500, 503)
+
+
+@dataclass
+class Fault:
+    fault_id: str
+    kind: str
+    route: str
+    match: dict[str, str]
+    params: dict[str, Any]
+    probability: float
+    schedule: dict[str, float] | None
+    ttl_seconds: float | None
+    created: float  # monotonic
+    created_at: str
+    hits: int = 0
+    _tokens: float = 0.0
+    _refilled: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def public(self) -> dict[str, Any]:
+        return {"faultId": self.fault_id, "kind": self.kind, "route": self.route, "match": dict(self.match),
+                "params": dict(self.params), "probability": self.probability,
+                "schedule": dict(self.schedule) if self.schedule else None, "ttlSeconds": self.ttl_seconds,
+                "createdAt": self.created_at, "hits": self.hits}
+
+    def applies_to(self, route: str) -> bool:
+        if self.route not in ("*", route):
+            return False
+        allowed = KIND_ROUTES.get(self.kind)
+        return allowed is None or route in allowed
+
+    def expired(self, now: float) -> bool:
+        return self.ttl_seconds is not None and now - self.created >= self.ttl_seconds
+
+    def down(self, now: float) -> bool:
+        """Inside a 'down' phase of its schedule (down first), or always without one."""
+        if not self.schedule:
+            return True
+        down, up = self.schedule["downSeconds"], self.schedule["upSeconds"]
+        return (now - self.created) % (down + up) < down
+
+    def take_token(self, now: float) -> float:
+        """rate-limit: 0 when a token was taken, else seconds until the next one."""
+        rate = float(self.params["perSecond"])
+        burst = float(self.params["burst"])
+        with self._lock:
+            self._tokens = min(burst, self._tokens + (now - self._refilled) * rate)
+            self._refilled = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return 0.0
+            return (1.0 - self._tokens) / rate
+
+
+@dataclass(frozen=True)
+class FaultHit:
+    fault: Fault
+    retry_after: int | None = None  # rate-limit: whole seconds to wait
+
+    @property
+    def kind(self) -> str:
+        return self.fault.kind
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.fault.params
+
+
+class FaultBook:
+    """The faults switched on now; thread-safe, and free when empty (the hot path's common case)."""
+
+    def __init__(self, route_names: tuple[str, ...], statuses: tuple[str, ...]) -> None:
+        self.route_names = route_names
+        self.statuses = statuses
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []  # matched ones first, then route-wide; each group oldest first
+        self._rng = random.Random()
+
+    def add(self, kind: str, *, route: str = "verifications", match: dict[str, str] | None = None,
+            params: dict[str, Any] | None = None, probability: float = 1.0,
+            schedule: dict[str, float] | None = None, ttl_seconds: float | None = None) -> Fault:
+        fault = self._validate(kind, route, match, params, probability, schedule, ttl_seconds)
+        with self._lock:
+            faults = [*self._faults, fault]
+            faults.sort(key=lambda f: (not f.match, f.created))
+            self._faults = faults  # replaced, never mutated: pick() reads it without the lock
+        return fault
+
+    def remove(self, fault_id: str) -> bool:
+        with self._lock:
+            before = len(self._faults)
+            self._faults = [f for f in self._faults if f.fault_id != fault_id]
+            return len(self._faults) != before
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults = []
+
+    def list(self) -> list[dict[str, Any]]:
+        self._expire(time.monotonic())
+        return [f.public() for f in self._faults]
+
+    def _expire(self, now: float) -> None:
+        if any(f.expired(now) for f in self._faults):
+            with self._lock:
+                self._faults = [f for f in self._faults if not f.expired(now)]
+
+    def pick(self, route: str, body: Any, platform_id: str | None) -> FaultHit | None:
+        faults = self._faults
+        if not faults:
+            return None
+        now = time.monotonic()
+        self._expire(now)
+        for fault in self._faults:
+            if not fault.applies_to(route) or not fault.down(now):
+                continue
+            if fault.match and not self._matches(fault.match, body, platform_id):
+                continue
+            if fault.probability < 1.0 and self._rng.random() >= fault.probability:
+                continue
+            if fault.kind == "rate-limit":
+                wait = fault.take_token(now)
+                if wait == 0.0:
+                    continue
+                fault.hits += 1
+                return FaultHit(fault, retry_after=max(1, math.ceil(wait)))
+            fault.hits += 1
+            return FaultHit(fault)
+        return None
+
+    @staticmethod
+    def _matches(match: dict[str, str], body: Any, platform_id: str | None) -> bool:
+        for key, want in match.items():
+            if key == MATCH_PLATFORM:
+                if platform_id != want:
+                    return False
+            elif not isinstance(body, dict) or body.get(key) != want:
+                return False
+        return True
+
+    def _validate(self, kind: str, route: str, match: dict[str, str] | None, params: dict[str, Any] | None,
+                  probability: float, schedule: dict[str, float] | None, ttl_seconds: float | None) -> Fault:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind {kind!r} is not one of {', '.join(FAULT_KINDS)}")
+        if route not in ROUTES or (route != "*" and route not in self.route_names):
+            raise ValueError(f"route {route!r} is not one of {', '.join(ROUTES)}")
+        allowed = KIND_ROUTES.get(kind)
+        if allowed is not None and route != "*" and route not in allowed:
+            raise ValueError(f"fault {kind!r} does not apply to route {route!r} (only {', '.join(sorted(allowed))})")
+        match = dict(match or {})
+        for key, value in match.items():
+            if key not in MATCH_KEYS:
+                raise ValueError(f"match key {key!r} is not one of {', '.join(MATCH_KEYS)}")
+            if not isinstance(value, str):
+                raise ValueError(f"match[{key!r}] must be a string, not {type(value).__name__}")
+        if route == "status-changes" and set(match) - {MATCH_PLATFORM}:
+            raise ValueError("status-changes requests have no body: match only on platformId, or on nothing")
+        given = dict(params or {})
+        unknown = set(given) - set(PARAMS[kind])
+        if unknown:
+            known = ", ".join(PARAMS[kind]) or "none"
+            raise ValueError(f"unknown params {', '.join(sorted(unknown))} for fault {kind!r} (known: {known})")
+        full = {**PARAMS[kind], **given}
+        self._check_params(kind, full)
+        if not isinstance(probability, int | float) or not 0.0 < probability <= 1.0:
+            raise ValueError(f"probability must be in (0, 1], not {probability!r}")
+        if schedule is not None:
+            if set(schedule) != {"downSeconds", "upSeconds"}:
+                raise ValueError("schedule must be {'downSeconds': s, 'upSeconds': s}")
+            if any(not isinstance(v, int | float) or v <= 0 for v in schedule.values()):
+                raise ValueError("schedule downSeconds and upSeconds must be positive numbers")
+            schedule = {k: float(v) for k, v in schedule.items()}
+        if ttl_seconds is not None and (not isinstance(ttl_seconds, int | float) or ttl_seconds <= 0):
+            raise ValueError(f"ttl_seconds must be a positive number, not {ttl_seconds!r}")
+        now = time.monotonic()
+        fault = Fault(fault_id=uuid.uuid4().hex[:12], kind=kind, route=route, match=match, params=full,
+                      probability=float(probability), schedule=schedule, ttl_seconds=ttl_seconds, created=now,
+                      created_at=datetime.now(signing.SHANGHAI).isoformat(timespec="milliseconds"))
+        if kind == "rate-limit":
+            fault._tokens, fault._refilled = float(full["burst"]), now
+        return fault
+
+    def _check_params(self, kind: str, p: dict[str, Any]) -> None:
+        def number(name: str, minimum: float = 0.0, strict: bool = False) -> None:
+            value = p[name]
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < minimum or (
+                    strict and value == minimum):
+                raise ValueError(f"params.{name} of {kind!r} must be a number {'>' if strict else '>='} {minimum}")
+
+        if kind == "latency":
+            number("seconds")
+            number("jitterSeconds")
+        elif kind == "hang":
+            number("seconds", strict=True)
+        elif kind == "http-error":
+            if p["status"] not in HTTP_ERROR_STATUSES:
+                raise ValueError(f"params.status of 'http-error' must be one of {HTTP_ERROR_STATUSES}")
+        elif kind == "unknown-status":
+            if not isinstance(p["status"], str) or not p["status"] or p["status"] in self.statuses:
+                raise ValueError(f"params.status of 'unknown-status' must be a code outside "
+                                 f"{', '.join(self.statuses)}")
+        elif kind == "rate-limited":
+            value = p["retryAfterSeconds"]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError("params.retryAfterSeconds of 'rate-limited' must be an integer >= 0")
+        elif kind == "rate-limit":
+            number("perSecond", strict=True)
+            if p["burst"] is None:
+                p["burst"] = max(1.0, float(p["perSecond"]))
+            number("burst", minimum=1.0)

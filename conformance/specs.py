@@ -1,0 +1,341 @@
+"""The one loader of ``specs/``: requirements, code lists, catalogue, profile parameters, schemas.
+
+Everything the standard fixes lives in ``specs/`` as data; code asks this module for it so that a
+changed field name or deadline in ``specs/`` is followed everywhere. A broken spec file fails loudly
+with :class:`SpecError`, naming the file and the path inside it.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+SPECS_ENV = "CCC_SPECS_DIR"
+
+
+class SpecError(RuntimeError):
+    """A file under specs/ is missing or malformed. The message names the file and the path."""
+
+
+def specs_dir() -> Path:
+    """Where ``specs/`` is: $CCC_SPECS_DIR, the copy a wheel installs, or the source checkout."""
+    if env := os.environ.get(SPECS_ENV):
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_data" / "specs", here.parent / "specs"):
+        if (candidate / "profile.yaml").is_file():
+            return candidate
+    raise SpecError(f"specs/ not found next to {here} (set {SPECS_ENV} to its path)")
+
+
+def data_dir(name: str) -> Path:
+    """A data folder shipped beside specs/ (``load``): the wheel's copy or the checkout's."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_data" / name, here.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise SpecError(f"{name}/ not found next to {here}")
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise SpecError(f"{path}:{where} invalid YAML ({getattr(exc, 'problem', exc)})") from exc
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read ({exc.strerror})") from exc
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{path}: line {exc.lineno} column {exc.colno} invalid JSON ({exc.msg})") from exc
+
+
+def _need(doc: Any, path: Path, *keys: str) -> Any:
+    """doc[keys...] or a SpecError naming the file and the missing path."""
+    cur = doc
+    for i, key in enumerate(keys):
+        if not isinstance(cur, dict) or key not in cur:
+            raise SpecError(f"{path}: missing /{'/'.join(keys[: i + 1])}")
+        cur = cur[key]
+    return cur
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    zh: str
+    en: str
+    definition: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    level: str
+    area: str
+    title: str
+    text_zh: str
+    text_en: str
+    verification: str
+    capability: str | None
+    verified_by: tuple[str, ...]
+    suite: str = "functional"
+
+
+@dataclass(frozen=True)
+class Product:
+    code: str
+    name_zh: str
+    name_en: str
+    scheme: str
+    mandatory_from: str | None
+    category: str
+
+
+class Specs:
+    """An indexed, validated view of one ``specs/`` folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._validators: dict[str, Draft202012Validator] = {}
+        self._openapi: dict[str, dict[str, Any]] = {}
+        self.profile: dict[str, Any] = _read_yaml(root / "profile.yaml")
+        self._params = _need(self.profile, root / "profile.yaml", "parameters")
+        self._load_terminology()
+        self._load_requirements()
+        self._load_catalogue()
+        self._load_schemas()
+
+    # -- profile ------------------------------------------------------------------------------
+    @property
+    def profile_id(self) -> str:
+        return f"{self.profile['id']}/{self.profile['version']}"
+
+    def param(self, name: str) -> Any:
+        """A profile parameter's value (profile.yaml /parameters/NAME/value)."""
+        entry = self._params.get(name)
+        if not isinstance(entry, dict) or "value" not in entry:
+            raise SpecError(f"{self.root / 'profile.yaml'}: missing /parameters/{name}/value")
+        return entry["value"]
+
+    # -- terminology --------------------------------------------------------------------------
+    def _load_terminology(self) -> None:
+        path = self.root / "terminology.yaml"
+        doc = _read_yaml(path)
+        self._lists: dict[str, list[Code]] = {}
+        for name, entry in _need(doc, path, "codeLists").items():
+            codes = []
+            for i, item in enumerate(_need(entry, path, "codes")):
+                try:
+                    codes.append(Code(code=item["code"], zh=item["zh"], en=item["en"], definition=item["definition"],
+                                      extra={k: v for k, v in item.items() if k not in {"code", "zh", "en", "definition"}}))
+                except (KeyError, TypeError) as exc:
+                    raise SpecError(f"{path}: /codeLists/{name}/codes/{i} lacks {exc}") from exc
+            self._lists[name] = codes
+        self.terms: list[dict[str, str]] = doc.get("terms", [])
+
+    @functools.cached_property
+    def vocab(self) -> SimpleNamespace:
+        """Code lists as attributes: ``vocab.listingState.ON_SALE`` is ``"ON_SALE"``.
+
+        Code that needs one particular code names it this way instead of as a string literal, so a
+        code renamed in terminology.yaml breaks loudly (AttributeError) instead of comparing stale text.
+        """
+        return SimpleNamespace(**{
+            name: SimpleNamespace(**{c.code.replace("-", "_"): c.code for c in codes})
+            for name, codes in self._lists.items()
+        })
+
+    def code_lists(self) -> dict[str, list[Code]]:
+        return dict(self._lists)
+
+    def codes(self, list_name: str) -> list[str]:
+        """The codes of one list, in the order terminology.yaml gives them."""
+        return [c.code for c in self._code_list(list_name)]
+
+    def code(self, list_name: str, code: str) -> Code:
+        for c in self._code_list(list_name):
+            if c.code == code:
+                return c
+        raise KeyError(f"{code!r} is not in code list {list_name!r}")
+
+    def label(self, list_name: str, code: str, lang: str = "zh") -> str:
+        return getattr(self.code(list_name, code), lang)
+
+    def _code_list(self, list_name: str) -> list[Code]:
+        try:
+            return self._lists[list_name]
+        except KeyError:
+            raise SpecError(f"{self.root / 'terminology.yaml'}: missing /codeLists/{list_name}") from None
+
+    def reason_for_status(self, status: str) -> str | None:
+        """The reason code a certificate status leads to (CERT_<STATUS>), None for a valid one."""
+        return self.code("certificateStatus", status).extra.get("reasonCode")
+
+    def invalid_statuses(self) -> list[str]:
+        return [c.code for c in self._code_list("certificateStatus") if c.extra.get("reasonCode")]
+
+    def valid_status(self) -> str:
+        return next(c.code for c in self._code_list("certificateStatus") if not c.extra.get("reasonCode"))
+
+    # -- requirements -------------------------------------------------------------------------
+    def _load_requirements(self) -> None:
+        path = self.root / "requirements.yaml"
+        doc = _read_yaml(path)
+        self.areas: list[dict[str, str]] = _need(doc, path, "areas")
+        self.requirements: dict[str, Requirement] = {}
+        for i, r in enumerate(_need(doc, path, "requirements")):
+            try:
+                req = Requirement(
+                    id=r["id"], level=r["level"], area=r["area"], title=r["title"],
+                    text_zh=r["text"]["zh"], text_en=r["text"]["en"], verification=r["verification"],
+                    capability=r.get("capability"), verified_by=tuple(r.get("verified_by") or ()),
+                    suite=r.get("suite", "functional"),
+                )
+            except (KeyError, TypeError) as exc:
+                raise SpecError(f"{path}: /requirements/{i} lacks {exc}") from exc
+            if req.id in self.requirements:
+                raise SpecError(f"{path}: /requirements/{i} duplicate id {req.id}")
+            self.requirements[req.id] = req
+
+    def requirement(self, rid: str) -> Requirement:
+        try:
+            return self.requirements[rid]
+        except KeyError:
+            raise KeyError(f"unknown requirement id {rid!r}") from None
+
+    # -- catalogue ----------------------------------------------------------------------------
+    def _load_catalogue(self) -> None:
+        path = self.root / "catalogue.yaml"
+        doc = _read_yaml(path)
+        self.catalogue_revision: str = str(doc.get("revision", ""))
+        self.catalogue: dict[str, Product] = {}
+        for ci, cat in enumerate(_need(doc, path, "categories")):
+            for pi, p in enumerate(cat.get("products") or []):
+                try:
+                    prod = Product(code=p["code"], name_zh=p["name_zh"], name_en=p.get("name_en", ""),
+                                   scheme=p.get("scheme", "certificate"), mandatory_from=p.get("mandatory_from"),
+                                   category=cat["code"])
+                except (KeyError, TypeError) as exc:
+                    raise SpecError(f"{path}: /categories/{ci}/products/{pi} lacks {exc}") from exc
+                self.catalogue[prod.code] = prod
+
+    # -- schemas ------------------------------------------------------------------------------
+    def _load_schemas(self) -> None:
+        folder = self.root / "schemas"
+        self.schemas: dict[str, dict[str, Any]] = {}
+        for path in sorted(folder.glob("*.schema.json")):
+            doc = _read_json(path)
+            try:
+                Draft202012Validator.check_schema(doc)
+            except SchemaError as exc:
+                where = "/".join(str(p) for p in exc.path)
+                raise SpecError(f"{path}: /{where} invalid schema ({exc.message})") from exc
+            self.schemas[path.name.removesuffix(".schema.json")] = doc
+        # Schemas name each other by file name ($id "x.schema.json"), so one registry serves all.
+        self.registry: Registry = Registry().with_resources(
+            (f"{name}.schema.json", Resource.from_contents(doc, default_specification=DRAFT202012))
+            for name, doc in self.schemas.items()
+        )
+
+    def schema(self, name: str) -> dict[str, Any]:
+        try:
+            return self.schemas[name]
+        except KeyError:
+            raise SpecError(f"{self.root / 'schemas'}: no {name}.schema.json") from None
+
+    def validator(self, name: str) -> Draft202012Validator:
+        """A compiled Draft 2020-12 validator with date-time/uri/uuid formats enforced (built once)."""
+        if name not in self._validators:
+            self._validators[name] = Draft202012Validator(self.schema(name), registry=self.registry,
+                                                          format_checker=FormatChecker())
+        return self._validators[name]
+
+    def errors(self, name: str, doc: Any) -> list[str]:
+        """Every validation error as '/json/pointer: message', best first; empty when valid."""
+        found = sorted(self.validator(name).iter_errors(doc), key=lambda e: (len(e.absolute_path), e.message))
+        return [f"/{'/'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in found]
+
+    def is_valid(self, name: str, doc: Any) -> bool:
+        return self.validator(name).is_valid(doc)
+
+    # -- OpenAPI ------------------------------------------------------------------------------
+    def openapi_path(self, name: str) -> Path:
+        return self.root / "openapi" / f"{name}.yaml"
+
+    def openapi(self, name: str) -> dict[str, Any]:
+        """The OpenAPI document as written, with file references to ../schemas/ left in place."""
+        if name not in self._openapi:
+            self._openapi[name] = _read_yaml(self.openapi_path(name))
+        return self._openapi[name]
+
+    def openapi_bundled(self, name: str) -> dict[str, Any]:
+        """The OpenAPI document with every schema file inlined under components/schemas.
+
+        Tools that do not follow file references (schemathesis given a dict) take this one.
+        """
+        doc = copy.deepcopy(self.openapi(name))
+        comps = doc.setdefault("components", {}).setdefault("schemas", {})
+
+        def comp_name(file: str) -> str:
+            return "".join(part.capitalize() for part in file.removesuffix(".schema.json").split("-"))
+
+        def rewrite(node: Any) -> Any:
+            if isinstance(node, dict):
+                out = {}
+                for k, v in node.items():
+                    if k == "$ref" and isinstance(v, str) and ".schema.json" in v.partition("#")[0]:
+                        file_ref, _, frag = v.partition("#")
+                        out[k] = f"#/components/schemas/{comp_name(file_ref.rpartition('/')[2])}{frag}"
+                    elif k in {"$id", "$schema"} and isinstance(v, str):
+                        continue  # file-level identity means nothing once inlined
+                    else:
+                        out[k] = rewrite(v)
+                return out
+            if isinstance(node, list):
+                return [rewrite(v) for v in node]
+            return node
+
+        for file, schema in self.schemas.items():
+            comps[comp_name(f"{file}.schema.json")] = rewrite(schema)
+        for key in list(doc):
+            if key != "components":
+                doc[key] = rewrite(doc[key])
+        doc["components"] = {k: (rewrite(v) if k != "schemas" else v) for k, v in doc["components"].items()}
+        return doc
+
+    # -- integrity ----------------------------------------------------------------------------
+    def file_hashes(self) -> dict[str, str]:
+        """SHA-256 of every file under specs/, keyed by its path relative to specs/."""
+        return {str(p.relative_to(self.root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in self.files()}
+
+    def files(self) -> Iterator[Path]:
+        return (p for p in sorted(self.root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts)
+
+
+@functools.cache
+def load(root: str | None = None) -> Specs:
+    """The Specs of ``root`` (default: :func:`specs_dir`), loaded once per process."""
+    return Specs(Path(root) if root else specs_dir())

@@ -1,0 +1,175 @@
+"""AUD — audit (审计), profile.md §3 AUD-01 and AUD-03 (AUD-02 is the ICS review, test_ics.py).
+
+The simulator's captures are the ground truth of which verifications happened: every query attempt it
+received about the test's listing, failed ones included, must have a record carrying its requestId.
+"""
+
+from __future__ import annotations
+
+import time
+from itertools import pairwise
+from typing import Any
+
+import pytest
+
+from conformance import signing, specs
+from conformance.checks import expect, precondition
+from conformance.context import RunContext
+from conformance.platform_client import PlatformClient, wait_until
+from conformance.suite._helpers import (
+    await_simulator_captures,
+    create_and_await_decision,
+    listing_brief,
+    listing_decision_deadline,
+    normalised_certificate_text,
+    take_down_by_status_change,
+    unknown_certificate_no,
+    verification_captures_for,
+)
+from conformance.testdata import DataFactory
+
+S = specs.load()
+V = S.vocab
+
+
+def _request_id(capture: dict[str, Any]) -> str | None:
+    body = capture.get("body")
+    return body.get("requestId") if isinstance(body, dict) else None
+
+
+def _records_covering(platform: PlatformClient, listing_id: str, request_ids: set[str],
+                      timeout: float) -> list[dict[str, Any]]:
+    """The listing's records, read again (briefly) until they name every captured requestId: a record
+    is written after its answer arrives, so one in flight may lag the capture."""
+    obs = wait_until(lambda: platform.records(listing_id),
+                     lambda recs: request_ids <= {r.get("requestId") for r in recs}, timeout)
+    return obs.value
+
+
+def _record_problems(records: list[dict[str, Any]], captures: list[dict[str, Any]], listing_id: str,
+                     number: str | None) -> list[str]:
+    problems = []
+    for i, rec in enumerate(records):
+        problems += [f"record [{i}] {e}" for e in S.errors("verification-record", rec)]
+        if str(rec.get("listingId")) != listing_id:
+            problems.append(f"record [{i}]: listingId {rec.get('listingId')!r}, expected {listing_id!r}")
+    by_request = {r.get("requestId"): r for r in records}
+    for cap in captures:
+        rid = _request_id(cap)
+        rec = by_request.get(rid)
+        if rec is None:
+            problems.append(f"the verification request {rid} (simulator seq {cap.get('seq')}, answered "
+                            f"{(cap.get('response') or {}).get('status')}) has no record")
+        elif number is not None and normalised_certificate_text(rec.get("certificateNo")) != number:
+            problems.append(f"record of {rid}: certificateNo {rec.get('certificateNo')!r}, expected {number}")
+    return problems
+
+
+@pytest.mark.requirement("AUD-01")
+@pytest.mark.parametrize("case", ["valid", "revoked", "not-found"])
+def test_every_verification_is_recorded(case: str, platform: PlatformClient, data: DataFactory, sim: Any,
+                                        ccc: RunContext) -> None:
+    category = data.category()
+    if case == "not-found":
+        number = unknown_certificate_no(sim, category["productCode"])
+        fields = data.listing(None, category, certificateNo=number, brand=data.brand(), model=data.model())
+        outcome, state, reason = V.verificationOutcome.NOT_FOUND, V.listingState.INTERCEPTED, V.reasonCode.CERT_NOT_FOUND
+    else:
+        status = S.valid_status() if case == "valid" else V.certificateStatus.REVOKED
+        cert = data.certificate(category, status=status)
+        number, fields = cert["certificateNo"], data.listing(cert, category)
+        outcome = status
+        state = V.listingState.ON_SALE if case == "valid" else V.listingState.INTERCEPTED
+        reason = S.reason_for_status(status)
+    with precondition(f"the listing is decided {state}"):
+        listing, _ = create_and_await_decision(platform, data, ccc, fields)
+        expect(listing.get("state") == state, state, observed=listing_brief(listing))
+    lid = str(listing["listingId"])
+    captures = verification_captures_for(sim, fields["merchantId"], lid)
+    with precondition("the simulator received the platform's query"):
+        expect(captures, "at least one verification request", observed=[])
+    records = _records_covering(platform, lid, {_request_id(c) for c in captures}, listing_decision_deadline(ccc))
+    problems = _record_problems(records, captures, lid, number)
+    first = next((r for r in records if r.get("requestId") == _request_id(captures[0])), None)
+    if first is not None:
+        got = {k: first.get(k) for k in ("outcome", "decision", "reasonCode")}
+        want = {"outcome": outcome, "decision": state, "reasonCode": reason}
+        if got != want:
+            problems.append(f"record of the first query: {got}, expected {want}")
+    expect(not problems, "every verification must be recorded with its time, listing, certificate number, the "
+           "requestId sent, the regulator's outcome, the decision and the reason",
+           expected={"requestIds": [_request_id(c) for c in captures], "outcome": outcome, "decision": state,
+                     "reasonCode": reason},
+           observed={"problems": problems, "records": records})
+
+
+@pytest.mark.requirement("AUD-01")
+def test_failed_query_attempt_is_recorded_as_unavailable(platform: PlatformClient, data: DataFactory, sim: Any,
+                                                         ccc: RunContext) -> None:
+    category = data.category()
+    cert = data.certificate(category)
+    fields = data.listing(cert, category)
+    merchant = fields["merchantId"]
+    deadline = listing_decision_deadline(ccc)
+    fault = sim.add_fault("http-error", match={"merchantId": merchant})
+    try:
+        listing = data.remember_listing(platform.create_listing(fields))
+        with precondition("the platform's query met the regulator's error"):
+            failed = await_simulator_captures(sim, "verifications", {"merchantId": merchant}, deadline,
+                                              enough=lambda caps: any(c.get("fault") for c in caps))
+            expect(failed.satisfied, "a failed query attempt", observed=[c.get("body") for c in failed.value])
+    finally:
+        sim.remove_fault(fault)
+    lid = str(listing["listingId"])
+    recovered = time.monotonic()
+    with precondition("after the regulator recovers the listing is decided ON_SALE"):
+        obs = platform.wait_listing(lid, lambda x: x.get("state") == V.listingState.ON_SALE, deadline, start=recovered)
+        expect(obs.satisfied, "on sale", observed=listing_brief(obs.value))
+    captures = verification_captures_for(sim, merchant, lid)
+    failed_ids = {_request_id(c) for c in captures if c.get("fault")}
+    records = _records_covering(platform, lid, {_request_id(c) for c in captures}, deadline)
+    problems = _record_problems(records, captures, lid, cert["certificateNo"])
+    unavailable = V.verificationOutcome.UNAVAILABLE
+    for rec in records:
+        if rec.get("requestId") in failed_ids and rec.get("outcome") != unavailable:
+            problems.append(f"record of the failed attempt {rec.get('requestId')}: outcome {rec.get('outcome')!r}, "
+                            f"expected {unavailable}")
+    if not any(r.get("outcome") == S.valid_status() for r in records):
+        problems.append("no record of the successful query after recovery")
+    expect(not problems, f"a failed query attempt must be recorded too, with outcome {unavailable}",
+           expected={"failedRequestIds": sorted(failed_ids), "outcome": unavailable},
+           observed={"problems": problems, "records": records,
+                     "captures": [{"seq": c.get("seq"), "requestId": _request_id(c), "fault": c.get("fault"),
+                                   "status": (c.get("response") or {}).get("status")} for c in captures]})
+
+
+@pytest.mark.requirement("AUD-03")
+def test_records_are_append_only_across_a_takedown(platform: PlatformClient, data: DataFactory, sim: Any,
+                                                   ccc: RunContext) -> None:
+    category = data.category()
+    cert = data.certificate(category)
+    with precondition("a listing on sale with verification records"):
+        listing, _ = create_and_await_decision(platform, data, ccc, data.listing(cert, category))
+        expect(listing.get("state") == V.listingState.ON_SALE, "on sale", observed=listing_brief(listing))
+        lid = str(listing["listingId"])
+        # A second covered model re-verifies (more than one record to keep in order), still on sale.
+        platform.edit_listing(lid, {"model": cert["models"][1]})
+        platform.wait_decided(lid, listing_decision_deadline(ccc))
+        before = platform.records(lid)
+        expect(before, "at least one record before the takedown", observed=before)
+    with precondition("the listing is taken down after its certificate is revoked"):
+        obs = take_down_by_status_change(platform, sim, ccc, lid, cert["certificateNo"], V.certificateStatus.REVOKED,
+                                         reason="conformance AUD-03")
+        expect(obs.satisfied, "taken down", observed=listing_brief(obs.value))
+    after = platform.records(lid)
+    problems = []
+    if after[:len(before)] != before:
+        problems.append("the records from before the takedown are not all still there, unchanged and first")
+    times = [r.get("requestedAt") for r in after]
+    parsed = [signing.parse_rfc3339(t) if isinstance(t, str) else None for t in times]
+    instants = [p for p in parsed if p is not None]
+    if len(instants) != len(parsed) or any(a > b for a, b in pairwise(instants)):
+        problems.append(f"records are not oldest first by requestedAt: {times}")
+    expect(not problems, "verification records are append-only: a later takedown keeps the earlier records, "
+           "unchanged, oldest first", expected={"firstRecords": before},
+           observed={"problems": problems, "recordsAfterTakedown": after, "listing": listing_brief(obs.value)})

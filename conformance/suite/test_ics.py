@@ -1,0 +1,87 @@
+"""ICS — the implementation conformance statement (实现声明): ICS-01, TERM-03 and AUD-02 by static review
+of the ICS (conformance.ics), and ICS-02 by comparing what the ICS declares with what the platform does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from conformance import ics, signing, specs
+from conformance.checks import expect, fail, inconclusive
+from conformance.context import RunContext
+from conformance.platform_client import Notifier, PlatformClient, wait_until
+from conformance.suite._helpers import unknown_certificate_no
+from conformance.testdata import DataFactory
+from conformance.verdicts import codes
+
+S = specs.load()
+V = S.vocab
+
+
+# -- static review: ICS-01, TERM-03, AUD-02 ------------------------------------------------------------
+@pytest.mark.parametrize("rid", [pytest.param(rid, marks=pytest.mark.requirement(rid), id=rid)
+                                 for rid in ics.STATIC_REQUIREMENTS])
+def test_ics_static_review(rid: str, ccc: RunContext) -> None:
+    review = {v.requirement: v for v in ics.review(ccc.ics)}[rid]
+    c = codes()
+    reasons = review.reasons or [review.verdict]
+    if review.verdict == c.INCONCLUSIVE:
+        inconclusive(f"{rid}: {'; '.join(reasons)}")
+    if review.verdict != c.PASS:
+        fail(f"{rid}: the ICS {ccc.ics_file} does not pass the static review: {'; '.join(reasons)}",
+             expected=f"{rid} {c.PASS}", observed={"verdict": review.verdict, "reasons": review.reasons})
+
+
+# -- ICS-02: declared vs observed ---------------------------------------------------------------------
+@pytest.mark.requirement("ICS-02")
+@pytest.mark.capability("statusPush")
+def test_declared_push_endpoint_accepts_a_signed_event(notifier: Notifier, data: DataFactory, sim: Any) -> None:
+    # An event about a certificate no listing uses: it must be accepted (2xx) and can change nothing.
+    number = unknown_certificate_no(sim, data.category()["productCode"])
+    event = {"eventId": str(uuid.uuid4()), "sequence": 1, "certificateNo": number,
+             "previousStatus": S.valid_status(), "status": V.certificateStatus.SUSPENDED,
+             "effectiveAt": signing.now_rfc3339(), "reason": "conformance ICS-02: declared push is accepted"}
+    r = notifier.send(event)
+    expect(200 <= r.status_code < 300, "the ICS declares statusPush: a correctly signed event sent to the "
+           "declared notification URL must be accepted (2xx)", expected="2xx",
+           observed={"url": notifier.url, "status": r.status_code, "body": r.text[:500]})
+
+
+@pytest.mark.requirement("ICS-02")
+def test_bearer_token_declaration_matches_behaviour(platform: PlatformClient, ccc: RunContext) -> None:
+    request = platform.http.build_request("GET", "/health")
+    request.headers.pop("Authorization", None)
+    r = platform.http.send(request)
+    if ccc.claims("bearerToken"):
+        expect(r.status_code == 401, "the ICS declares bearerToken: /health without the token must be refused (401)",
+               expected=401, observed={"status": r.status_code, "body": r.text[:500]})
+    else:
+        expect(r.status_code == 200, "the ICS declares no bearerToken: /health must answer without one",
+               expected=200, observed={"status": r.status_code, "body": r.text[:500]})
+
+
+@pytest.mark.requirement("ICS-02")
+@pytest.mark.capability("consumerView")
+def test_declared_consumer_view_is_served(platform: PlatformClient, data: DataFactory) -> None:
+    category = data.out_of_catalogue()
+    listing = data.remember_listing(platform.create_listing(data.listing(None, category)))
+    r = platform.consumer_view(str(listing["listingId"]))
+    expect(r.status_code in (200, 404, 410), "the ICS declares consumerView: GET /listings/{id}/public must be "
+           "served (200, or 404/410 for a listing not on sale), not refused as unimplemented",
+           expected="200 | 404 | 410", observed={"status": r.status_code, "body": r.text[:500]})
+
+
+@pytest.mark.requirement("ICS-02")
+@pytest.mark.capability("changeFeedPolling")
+def test_declared_change_feed_is_polled(sim: Any, ccc: RunContext) -> None:
+    # Polls carry no merchant: any poll by this platform after the latest one seen so far shows it polls.
+    window = 2 * float(ccc.timing["pollIntervalSeconds"]) + float(S.param("measurementToleranceSeconds"))
+    mine = {"platformId": ccc.platform_id}
+    after = max((int(c["seq"]) for c in sim.captures(route="status-changes", match=mine)), default=0)
+    obs = wait_until(lambda: sim.captures(route="status-changes", match=mine, after=after), bool, window)
+    expect(obs.satisfied, f"the ICS declares changeFeedPolling every {ccc.timing['pollIntervalSeconds']} s: the "
+           f"platform must poll the change feed (GET /api/v1/status-changes) within {window:g} s",
+           expected="a poll", observed={"pollsSeen": len(obs.value), "afterSeq": after})

@@ -1,0 +1,329 @@
+"""RES — resilience: a failing, slow, unusable or rate-limiting regulator never puts an unverified listing
+on sale, never takes a valid one off sale, and is not hammered.
+
+Every fault is switched on in the simulator for this test's own merchant or certificate only (other
+tests share the simulator and the platform) and removed when the test ends, whatever happens.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+
+from conformance import specs
+from conformance.checks import expect, inconclusive, precondition
+from conformance.context import RunContext
+from conformance.platform_client import PlatformClient
+from conformance.suite._helpers import (
+    create_listings_concurrently,
+    create_listings_on_sale,
+    listing_brief,
+    listing_decision_deadline,
+    received_epoch,
+    scoped_simulator_fault,
+    watch_listings,
+)
+from conformance.testdata import DataFactory
+
+S = specs.load()
+V = S.vocab
+TOLERANCE = float(S.param("measurementToleranceSeconds"))
+REGULATOR_TIMEOUT = float(S.param("regulatorTimeoutSeconds"))
+
+
+def _provisional(view: dict[str, Any]) -> bool:
+    """What a listing may be while no usable answer came: pending, or intercepted VERIFICATION_UNAVAILABLE."""
+    state = view.get("state")
+    return state == V.listingState.PENDING_VERIFICATION or (
+        state == V.listingState.INTERCEPTED and view.get("reasonCode") == V.reasonCode.VERIFICATION_UNAVAILABLE)
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+def _verification_attempts(sim: Any, merchant_id: str) -> list[dict[str, Any]]:
+    return sim.captures(route="verifications", match={"merchantId": merchant_id})
+
+
+def _new_listings_stay_provisional(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+                                   faults: dict[str, dict[str, Any]], *, recovery_extra: dict[str, float] | None,
+                                   measure: Any) -> None:
+    """RES-01/RES-03: one merchant per fault kind; while each merchant's fault is on, its new catalogue
+    listing with a valid certificate must never leave the provisional states; with ``recovery_extra``,
+    after the faults are removed each must go on sale within listingDecisionSeconds (+ extra) + tolerance."""
+    decision = listing_decision_deadline(ccc)
+    with precondition("valid certificates for new listings, one merchant per fault"):
+        category = data.category()
+        plan = {kind: (data.merchant(), data.certificate(category)) for kind in faults}
+        field_sets = [data.listing(cert, category, merchant=m) for m, cert in plan.values()]
+
+    with ExitStack() as active:
+        for kind, (merchant, _) in plan.items():
+            active.enter_context(scoped_simulator_fault(sim, kind, match={"merchantId": merchant},
+                                                        params=faults[kind] or None))
+        t0 = time.monotonic()
+        created = create_listings_concurrently(platform, data, field_sets)
+        kind_of = {str(c["listingId"]): kind for c, kind in zip(created, plan, strict=True)}
+        # The violation is the condition: nothing may satisfy it before the decision deadline passes.
+        left = watch_listings(platform, list(kind_of), lambda v: not _provisional(v), decision, start=t0)
+        wrong = {kind_of[lid]: {"listing": listing_brief(s.value), "afterSeconds": _r(s.seen_after)}
+                 for lid, s in left.items() if s.satisfied}
+        expect(not wrong,
+               "while the regulator gave no usable answer, a new catalogue listing was put on sale or decided "
+               "otherwise than pending / VERIFICATION_UNAVAILABLE",
+               expected={"state": [V.listingState.PENDING_VERIFICATION,
+                                   f"{V.listingState.INTERCEPTED} {V.reasonCode.VERIFICATION_UNAVAILABLE}"],
+                         "duringSeconds": decision},
+               observed=wrong)
+        with precondition("the platform asked the regulator during the fault and met it"):
+            unexercised = [k for k, (m, _) in plan.items()
+                           if not any(c.get("fault") for c in _verification_attempts(sim, m))]
+            expect(not unexercised, "no faulted verification request was captured", observed=unexercised)
+    if recovery_extra is None:
+        return
+
+    t_recovered = time.monotonic()  # the faults are off: the regulator has recovered
+    limit = {lid: decision + recovery_extra.get(kind, 0.0) for lid, kind in kind_of.items()}
+    after = watch_listings(platform, list(kind_of), lambda v: v.get("state") == V.listingState.ON_SALE,
+                           max(limit.values()), start=t_recovered)
+    for lid, s in after.items():
+        if s.satisfied:
+            measure(f"decisionAfterRecovery[{kind_of[lid]}]", _r(s.seen_after), "s",
+                    limit=float(ccc.timing["listingDecisionSeconds"]))
+    undecided = {kind_of[lid]: {"listing": listing_brief(s.value), "limitSeconds": limit[lid]}
+                 for lid, s in after.items() if not s.met_by(limit[lid])}
+    expect(not undecided,
+           "after the regulator recovered, a pending listing with a valid certificate was not put on sale within "
+           "the declared decision time",
+           expected={"state": V.listingState.ON_SALE, "withinSecondsOfRecovery": limit}, observed=undecided)
+
+
+@pytest.mark.requirement("RES-01")
+def test_res01_outage_keeps_new_listings_off_sale_and_recovery_decides_them(ccc: RunContext, sim: Any,
+                                                                          platform: PlatformClient,
+                                                                          data: DataFactory, measure: Any) -> None:
+    # hang: longer than the profile's regulator timeout, so the platform must give up on it; after the
+    # fault is removed, a request sent just before may still hang until that timeout — so the hang
+    # variant is allowed regulatorTimeoutSeconds more to decide after recovery.
+    faults = {"http-error": {"status": 503}, "hang": {"seconds": REGULATOR_TIMEOUT + 1}}
+    _new_listings_stay_provisional(ccc, sim, platform, data, faults,
+                                   recovery_extra={"hang": REGULATOR_TIMEOUT}, measure=measure)
+
+
+@pytest.mark.requirement("RES-03")
+def test_res03_unusable_answers_are_unavailable_never_valid(ccc: RunContext, sim: Any, platform: PlatformClient,
+                                                            data: DataFactory, measure: Any) -> None:
+    # Each answers HTTP 200 about a VALID certificate in some sense, so a careless platform would sell.
+    faults = {"malformed-json": {}, "schema-invalid": {}, "wrong-request-id": {}, "wrong-certificate": {}}
+    _new_listings_stay_provisional(ccc, sim, platform, data, faults, recovery_extra=None, measure=measure)
+
+
+@pytest.mark.requirement("RES-02")
+def test_res02_outage_during_reverification_takes_no_valid_listing_off_sale(ccc: RunContext, sim: Any,
+                                                                          platform: PlatformClient,
+                                                                          data: DataFactory, measure: Any) -> None:
+    interval = float(ccc.timing["reverificationIntervalSeconds"])
+    # One interval for a re-verification to meet the fault, then a decision period in which a platform
+    # that treats the failure as "not valid" would act on it.
+    window = interval + listing_decision_deadline(ccc)
+    kinds = {"http-error": {"status": 503}, "malformed-json": {}}
+    with precondition("listings on sale with valid certificates"):
+        category = data.category()
+        certs = {kind: data.certificate(category) for kind in kinds}
+        listings = create_listings_on_sale(platform, data, ccc, [data.listing(c, category) for c in certs.values()])
+    kind_of = {str(v["listingId"]): kind for v, kind in zip(listings, kinds, strict=True)}
+
+    with ExitStack() as active:
+        for kind, cert in certs.items():
+            # By certificate: re-verification may ask once per certificate for all its listings.
+            active.enter_context(scoped_simulator_fault(sim, kind, match={"certificateNo": cert["certificateNo"]},
+                                                        params=kinds[kind] or None))
+        t0 = time.monotonic()
+        left = watch_listings(platform, list(kind_of), lambda v: v.get("state") != V.listingState.ON_SALE, window,
+                              start=t0)
+        measure("outageObservedSeconds", round(time.monotonic() - t0, 3), "s")
+        off = {kind_of[lid]: {"listing": listing_brief(s.value), "afterSeconds": _r(s.seen_after)}
+               for lid, s in left.items() if s.satisfied}
+        expect(not off,
+               "during a regulator outage (or unusable answers) at re-verification, a listing with a valid "
+               "certificate was taken off sale",
+               expected={"state": V.listingState.ON_SALE, "duringSeconds": window}, observed=off)
+        with precondition(f"the platform re-verified during the outage (every {interval:g} s by its ICS)"):
+            met = {k: sum(1 for c in sim.captures(route="verifications",
+                                                  match={"certificateNo": certs[k]["certificateNo"]})
+                          if c.get("fault"))
+                   for k in kinds}
+            expect(all(met.values()), "no re-verification met the fault, so the outage was not exercised",
+                   observed=met)
+
+
+def _attempt_times(captures: list[dict[str, Any]]) -> list[float]:
+    return [t for t in (received_epoch(c) for c in captures) if t is not None]
+
+
+@pytest.mark.requirement("RES-04")
+def test_res04_retry_after_is_honoured(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+                                       measure: Any) -> None:
+    decision = float(ccc.timing["listingDecisionSeconds"])
+    cap = decision * float(S.param("retryWaitMaxFraction"))
+    # Longer than any ordinary wait between attempts (at most listingDecisionSeconds / 3), so an
+    # attempt before it has passed can only mean the Retry-After was ignored.
+    retry_after = math.ceil(cap) + 1
+    with precondition("a valid certificate for a new listing"):
+        category = data.category()
+        merchant = data.merchant()
+        fields = data.listing(data.certificate(category), category, merchant=merchant)
+
+    with scoped_simulator_fault(sim, "rate-limited", match={"merchantId": merchant},
+                                params={"retryAfterSeconds": retry_after}):
+        t0 = time.monotonic()
+        create_listings_concurrently(platform, data, [fields])
+        # The 429 pauses all of the platform's calls (profile), other tests' too: keep it to one.
+        first = _wait_captures(sim, merchant, 1, listing_decision_deadline(ccc), start=t0)
+    with precondition("the platform asked the regulator and met the 429"):
+        expect(first and first[0].get("fault") == "rate-limited", "no rate-limited verification request captured",
+               observed=len(first))
+    # Fault off: the next attempt gets a real answer. Wait for it: Retry-After, then at most one
+    # ordinary wait, plus tolerance.
+    attempts = _wait_captures(sim, merchant, 2, retry_after + cap + TOLERANCE + REGULATOR_TIMEOUT,
+                                      start=time.monotonic())
+    with precondition("the platform tried again after the 429"):
+        expect(len(attempts) >= 2, "no second verification attempt", observed=len(attempts))
+    times = _attempt_times(attempts[:2])
+    gap = times[1] - times[0]
+    measure("retryAfterGap", round(gap, 3), "s", limit=retry_after)
+    # The capture's time is when the 429's request arrived; the platform got the answer after that,
+    # so a compliant next attempt arrives at least Retry-After later (milliseconds of clock rounding aside).
+    expect(gap >= retry_after - 0.01,
+           f"the platform called again {gap:.3f} s after a 429 with Retry-After: {retry_after}",
+           expected={"nextAttemptAfterSeconds": retry_after},
+           observed={"gapSeconds": round(gap, 3), "attempts": [a.get("receivedAt") for a in attempts[:2]]})
+
+
+def _wait_captures(sim: Any, merchant: str, count: int, timeout: float, *, start: float) -> list[dict[str, Any]]:
+    """Poll the simulator until it captured ``count`` verification requests for the merchant (or time is up)."""
+    step = float(S.param("pollStepSeconds"))
+    while True:
+        caps = _verification_attempts(sim, merchant)
+        if len(caps) >= count or time.monotonic() - start >= timeout:
+            return caps
+        time.sleep(step)
+
+
+@pytest.mark.requirement("RES-04")
+def test_res04_retries_back_off_without_hammering(ccc: RunContext, sim: Any, platform: PlatformClient,
+                                                  data: DataFactory, measure: Any) -> None:
+    decision = float(ccc.timing["listingDecisionSeconds"])
+    cap = decision * float(S.param("retryWaitMaxFraction"))
+    # The profile bounds waits from above only; "hammering" is read as retrying one listing faster
+    # than the harness itself reads a listing (pollStepSeconds).
+    floor = float(S.param("pollStepSeconds"))
+    with precondition("a valid certificate for a new listing"):
+        category = data.category()
+        merchant = data.merchant()
+        fields = data.listing(data.certificate(category), category, merchant=merchant)
+    with scoped_simulator_fault(sim, "http-error", match={"merchantId": merchant}, params={"status": 503}):
+        t0 = time.monotonic()
+        create_listings_concurrently(platform, data, [fields])
+        # A full decision period of failures, enough attempts to see the waits' shape: poll until the
+        # period's end for a count no platform reaches.
+        _wait_captures(sim, merchant, 10**6, listing_decision_deadline(ccc), start=t0)
+        attempts = [c for c in _verification_attempts(sim, merchant) if c.get("fault")]
+    times = _attempt_times(attempts)
+    waits = [round(b - a, 3) for a, b in itertools.pairwise(times)]
+    measure("retryAttempts", len(times), "attempts")
+    measure("retryWaits", ", ".join(f"{w:g}" for w in waits), "s")
+    if len(waits) < 2:
+        inconclusive(f"the platform tried {len(times)} time(s) in {listing_decision_deadline(ccc):g} s: too few "
+                     "to judge its waits")
+    too_short = [w for w in waits if w < floor]
+    too_long = [w for w in waits if w > cap + TOLERANCE]
+    # "Grow": no wait collapses below half the one before, unless it is at the cap already (jitter).
+    collapsed = [(a, b) for a, b in itertools.pairwise(waits) if b < 0.5 * a and b < 0.5 * cap]
+    expect(not too_short and not collapsed,
+           "the platform retried a failing verification without backing off",
+           expected={"eachWaitAtLeastSeconds": floor, "waitsGrowUpToSeconds": round(cap, 3)},
+           observed={"waits": waits, "tooShort": too_short, "collapsed": collapsed})
+    expect(not too_long,
+           f"a wait between attempts exceeded listingDecisionSeconds / 3 ({cap:.3f} s) + tolerance with no "
+           "Retry-After asking for it",
+           expected={"maxWaitSeconds": round(cap, 3)}, observed={"waits": waits, "tooLong": too_long})
+
+
+@pytest.mark.requirement("RES-04")
+def test_res04_stays_within_rate_limit(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+                                       measure: Any) -> None:
+    # A token bucket of one request per second for this merchant; two listings at once exceed it.
+    # Its 429s carry Retry-After of at least one second (whole seconds, control.py).
+    per_second = 1.0
+    min_retry_after = 1.0
+    # A request the platform had already sent when the 429 reached it is not a breach; on loopback
+    # such a request arrives within a fraction of the tolerance.
+    in_flight = TOLERANCE / 2
+    with precondition("valid certificates for new listings"):
+        category = data.category()
+        merchant = data.merchant()
+        field_sets = [data.listing(data.certificate(category), category, merchant=merchant) for _ in range(2)]
+    with scoped_simulator_fault(sim, "rate-limit", match={"merchantId": merchant},
+                                params={"perSecond": per_second, "burst": 1}):
+        t0 = time.monotonic()
+        created = create_listings_concurrently(platform, data, field_sets)
+        watch_listings(platform, [str(c["listingId"]) for c in created],
+                       lambda v: v.get("state") == V.listingState.ON_SALE, listing_decision_deadline(ccc) + 1,
+                       start=t0)
+        captures = _verification_attempts(sim, merchant)
+    limited = [c for c in captures if c.get("fault") == "rate-limit"]
+    measure("rateLimitedAnswers", len(limited), "requests")
+    measure("verificationRequests", len(captures), "requests")
+    if not limited:
+        inconclusive("the platform never exceeded the bucket, so staying within it after a 429 was not exercised")
+    times = [(received_epoch(c), c) for c in captures]
+    breaches = []
+    for t429, c429 in ((t, c) for t, c in times if c.get("fault") == "rate-limit"):
+        for t, c in times:
+            if t is not None and t429 is not None and t429 + in_flight < t < t429 + min_retry_after - 0.01:
+                breaches.append({"429At": c429.get("receivedAt"), "nextAt": c.get("receivedAt"),
+                                 "gapSeconds": round(t - t429, 3)})
+    expect(not breaches,
+           "after a 429 with Retry-After the platform kept calling the regulator before the delay had passed",
+           expected={"noCallWithinSecondsOf429": min_retry_after}, observed=breaches[:10])
+
+
+@pytest.mark.requirement("RES-05")
+def test_res05_unknown_status_keeps_new_listing_off_sale(ccc: RunContext, sim: Any, platform: PlatformClient,
+                                                         data: DataFactory, measure: Any) -> None:
+    _new_listings_stay_provisional(ccc, sim, platform, data, {"unknown-status": {}}, recovery_extra=None,
+                                   measure=measure)
+
+
+@pytest.mark.requirement("RES-05")
+def test_res05_unknown_status_at_reverification_takes_listing_off_sale(ccc: RunContext, sim: Any,
+                                                                      platform: PlatformClient, data: DataFactory,
+                                                                      measure: Any) -> None:
+    interval = float(ccc.timing["reverificationIntervalSeconds"])
+    deadline = float(ccc.timing["takedownDeadlineSeconds"])
+    allowance = interval + deadline + TOLERANCE
+    with precondition("a listing on sale with a valid certificate"):
+        category = data.category()
+        cert = data.certificate(category)
+        (listing,) = create_listings_on_sale(platform, data, ccc, [data.listing(cert, category)])
+    lid = str(listing["listingId"])
+    with scoped_simulator_fault(sim, "unknown-status", match={"certificateNo": cert["certificateNo"]}):
+        t0 = time.monotonic()
+        seen = watch_listings(platform, [lid], lambda v: v.get("state") != V.listingState.ON_SALE, allowance,
+                              start=t0)[lid]
+    if seen.satisfied:
+        measure("unknownStatusTakedownLatency", _r(seen.seen_after), "s", limit=interval + deadline)
+    expect(seen.met_by(allowance) and (seen.value or {}).get("reasonCode") == V.reasonCode.VERIFICATION_UNAVAILABLE,
+           f"a listing on sale whose certificate the regulator reported with an unknown status was not taken off "
+           f"sale with {V.reasonCode.VERIFICATION_UNAVAILABLE} within reverificationIntervalSeconds {interval:g} + "
+           f"takedownDeadlineSeconds {deadline:g} + tolerance",
+           expected={"state": f"not {V.listingState.ON_SALE}", "reasonCode": V.reasonCode.VERIFICATION_UNAVAILABLE,
+                     "withinSeconds": allowance},
+           observed={"listing": listing_brief(seen.value), "afterSeconds": _r(seen.seen_after)})

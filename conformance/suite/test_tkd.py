@@ -1,0 +1,350 @@
+"""TKD — takedown (下架): a listing on sale whose certificate stops being valid leaves sale in time.
+
+The harness plays the regulator: it changes a certificate's status in the simulator (pushed, or only
+in the change feed) or its expiry date silently, then watches the platform's listings through the
+test-control interface on the monotonic clock. Deadlines are the ICS's (``timing``) plus the
+profile's ``measurementToleranceSeconds``; every latency is measured and reported.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from conformance import specs
+from conformance.checks import expect, precondition
+from conformance.context import RunContext
+from conformance.platform_client import PlatformClient
+from conformance.suite._helpers import (
+    ListingSighting,
+    StatusChangeRoute,
+    create_listings_concurrently,
+    create_listings_on_sale,
+    issue_certificates_concurrently,
+    listing_brief,
+    listing_decision_deadline,
+    status_change_route,
+    takedown_deadline_with_tolerance,
+    today_in_shanghai,
+    watch_listings,
+)
+from conformance.testdata import DataFactory
+
+S = specs.load()
+V = S.vocab
+TOLERANCE = float(S.param("measurementToleranceSeconds"))
+
+
+def _event_statuses() -> list[str]:
+    """Suspended, revoked, cancelled: the statuses a regulator announces by event (expiry is by date, TKD-03)."""
+    return [s for s in S.invalid_statuses() if s != V.certificateStatus.EXPIRED]
+
+
+def _taken_down_for(expected_reason: dict[str, str]) -> Any:
+    """Condition: the listing is TAKEN_DOWN with the reason its certificate's new status calls for."""
+    return lambda v: (v.get("state") == V.listingState.TAKEN_DOWN
+                      and v.get("reasonCode") == expected_reason[str(v.get("listingId"))])
+
+
+def _late(sightings: dict[str, ListingSighting], allowance: float) -> list[dict[str, Any]]:
+    """Listings demonstrably not in the expected state by the allowance, with what was last seen."""
+    return [{"listing": listing_brief(s.value), "seenAfterSeconds": _r(s.seen_after),
+             "lastMissSentAtSeconds": _r(s.missed_at)}
+            for s in sightings.values() if not s.met_by(allowance)]
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+def _takedown_by_status_change(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+                               measure: Any, route: StatusChangeRoute) -> None:
+    """TKD-01/02: three certificates, one per event status, each with listings of two merchants; all
+    change together; every listing must be TAKEN_DOWN with CERT_<STATUS> within the route's allowance."""
+    with precondition("listings of two merchants on sale on three valid certificates"):
+        category = data.category()
+        first, second = data.merchant(), data.merchant()
+        changes: list[tuple[str, str]] = []
+        field_sets: list[dict[str, Any]] = []
+        reason_by_position: list[str] = []
+        for status in _event_statuses():
+            cert = data.certificate(category)
+            changes.append((cert["certificateNo"], status))
+            # Two listings of one merchant (different models of the certificate) and one of another.
+            for merchant, model in ((first, cert["models"][0]), (first, cert["models"][1]),
+                                    (second, cert["models"][0])):
+                field_sets.append(data.listing(cert, category, merchant=merchant, model=model))
+                reason_by_position.append(S.reason_for_status(status))
+        listings = create_listings_on_sale(platform, data, ccc, field_sets)
+    expected = {str(v["listingId"]): reason for v, reason in zip(listings, reason_by_position, strict=True)}
+
+    t0 = time.monotonic()  # just before the cause: the latency is the platform's, not the harness's
+    sim.set_statuses(changes, push=route.push)
+    seen = watch_listings(platform, list(expected), _taken_down_for(expected), route.allowance, start=t0)
+
+    for s in seen.values():
+        if s.satisfied:
+            measure("takedownLatency", _r(s.seen_after), "s", limit=route.deadline)
+    late = _late(seen, route.allowance)
+    expect(not late,
+           f"{len(late)} of {len(expected)} listings on the changed certificates were not TAKEN_DOWN with "
+           f"the matching reason within {route.allowance:g} s ({route.how})",
+           expected={"state": V.listingState.TAKEN_DOWN, "reasonCode": "CERT_<STATUS> of the certificate",
+                     "withinSeconds": route.allowance},
+           observed=late)
+
+
+@pytest.mark.requirement("TKD-01")
+def test_tkd01_pushed_status_change_takes_every_affected_listing_down(ccc: RunContext, sim: Any,
+                                                                     platform: PlatformClient, data: DataFactory,
+                                                                     measure: Any) -> None:
+    _takedown_by_status_change(ccc, sim, platform, data, measure, status_change_route(ccc, push=True))
+
+
+@pytest.mark.requirement("TKD-02")
+def test_tkd02_polled_status_change_takes_every_affected_listing_down(ccc: RunContext, sim: Any,
+                                                                     platform: PlatformClient, data: DataFactory,
+                                                                     measure: Any) -> None:
+    # Not pushed: the event exists only in the change feed. The platform polls every
+    # pollIntervalSeconds, so an event may wait one interval before it is seen; the allowance is
+    # takedownDeadlineSeconds + pollIntervalSeconds + tolerance, the measurement's limit the deadline.
+    _takedown_by_status_change(ccc, sim, platform, data, measure, status_change_route(ccc, push=False))
+
+
+@pytest.mark.requirement("TKD-03")
+def test_tkd03_expiry_found_by_periodic_reverification(ccc: RunContext, sim: Any, platform: PlatformClient,
+                                                       data: DataFactory, measure: Any) -> None:
+    interval = float(ccc.timing["reverificationIntervalSeconds"])
+    deadline = float(ccc.timing["takedownDeadlineSeconds"])
+    allowance = interval + deadline + TOLERANCE
+    with precondition("a listing on sale with a valid certificate"):
+        category = data.category()
+        cert = data.certificate(category)
+        (listing,) = create_listings_on_sale(platform, data, ccc, [data.listing(cert, category)])
+    lid = str(listing["listingId"])
+    number = cert["certificateNo"]
+    yesterday = (today_in_shanghai() - timedelta(days=1)).isoformat()
+
+    t0 = time.monotonic()
+    # Silently: the registry keeps the status VALID; only the date says it expired (the date wins).
+    sim.update_certificate(number, expiryDate=yesterday)
+    seen = watch_listings(platform, [lid], _taken_down_for({lid: V.reasonCode.CERT_EXPIRED}), allowance,
+                          start=t0)[lid]
+
+    with precondition("no event was sent about the certificate (the expiry is found by re-verification alone)"):
+        expect(not sim.events(number) and not sim.pushes(certificate_no=number),
+               "the simulator recorded an event for the certificate", observed=sim.events(number))
+    if seen.satisfied:
+        measure("expiryTakedownLatency", _r(seen.seen_after), "s", limit=interval + deadline)
+    expect(seen.met_by(allowance),
+           f"a listing whose certificate expired (expiryDate {yesterday}, registry status still valid) was not "
+           f"TAKEN_DOWN with {V.reasonCode.CERT_EXPIRED} within reverificationIntervalSeconds {interval:g} + "
+           f"takedownDeadlineSeconds {deadline:g} + tolerance {TOLERANCE:g} s",
+           expected={"state": V.listingState.TAKEN_DOWN, "reasonCode": V.reasonCode.CERT_EXPIRED,
+                     "withinSeconds": allowance},
+           observed={"listing": listing_brief(seen.value), "seenAfterSeconds": _r(seen.seen_after)})
+
+
+@pytest.mark.requirement("TKD-04")
+def test_tkd04_no_collateral_takedown(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+                                      measure: Any) -> None:
+    route = status_change_route(ccc)
+    with precondition("one merchant's listings on two certificates, another merchant's on a third, all on sale"):
+        category = data.category()
+        merchant, other_merchant = data.merchant(), data.merchant()
+        affected_cert, sibling_cert, stranger_cert = (data.certificate(category) for _ in range(3))
+        affected, *bystanders = create_listings_on_sale(platform, data, ccc, [
+            data.listing(affected_cert, category, merchant=merchant),
+            data.listing(sibling_cert, category, merchant=merchant),
+            data.listing(sibling_cert, category, merchant=merchant, model=sibling_cert["models"][1]),
+            data.listing(stranger_cert, category, merchant=other_merchant),
+        ])
+    affected_id = str(affected["listingId"])
+    bystander_ids = [str(b["listingId"]) for b in bystanders]
+
+    t0 = time.monotonic()
+    sim.set_status(affected_cert["certificateNo"], V.certificateStatus.REVOKED, push=route.push)
+    with precondition(f"the listing on the revoked certificate is taken down ({route.how})"):
+        down = watch_listings(platform, [affected_id], lambda v: v.get("state") == V.listingState.TAKEN_DOWN,
+                              route.allowance, start=t0)[affected_id]
+        expect(down.satisfied, "the affected listing was not taken down",
+               observed=listing_brief(down.value))
+    t_down = time.monotonic()
+
+    # Right after the takedown, and for one further takedown deadline (a collateral takedown may lag
+    # the real one), every listing on another certificate must stay on sale. The watch's condition
+    # is the violation; nothing may satisfy it.
+    observe = takedown_deadline_with_tolerance(ccc)
+    hit = watch_listings(platform, bystander_ids, lambda v: v.get("state") != V.listingState.ON_SALE, observe,
+                         start=t_down)
+    measure("collateralObservationSeconds", round(time.monotonic() - t_down, 3), "s")
+    collateral = [listing_brief(s.value) for s in hit.values() if s.satisfied]
+    expect(not collateral,
+           f"{len(collateral)} listing(s) on other certificates (same merchant or another) left sale when one "
+           f"certificate was revoked",
+           expected={"state": V.listingState.ON_SALE, "observedForSeconds": observe},
+           observed=collateral)
+
+
+@pytest.mark.requirement("TKD-05")
+def test_tkd05_lifted_suspension_makes_listing_sellable_again(ccc: RunContext, sim: Any, platform: PlatformClient,
+                                                              data: DataFactory, measure: Any) -> None:
+    route = status_change_route(ccc)
+    with precondition("a listing on sale with a valid certificate"):
+        category = data.category()
+        cert = data.certificate(category)
+        (listing,) = create_listings_on_sale(platform, data, ccc, [data.listing(cert, category)])
+    lid, number = str(listing["listingId"]), cert["certificateNo"]
+
+    t0 = time.monotonic()
+    sim.set_status(number, V.certificateStatus.SUSPENDED, push=route.push)
+    with precondition(f"the listing is taken down for {V.reasonCode.CERT_SUSPENDED} ({route.how})"):
+        down = watch_listings(platform, [lid], _taken_down_for({lid: V.reasonCode.CERT_SUSPENDED}),
+                              route.allowance, start=t0)[lid]
+        expect(down.satisfied, "not taken down for the suspension", observed=listing_brief(down.value))
+
+    t1 = time.monotonic()
+    sim.set_status(number, S.valid_status(), push=route.push)
+    restored = watch_listings(platform, [lid], lambda v: v.get("state") == V.listingState.ON_SALE,
+                              route.allowance, start=t1)[lid]
+    if restored.met_by(route.allowance):
+        measure("restoreLatency", _r(restored.seen_after), "s", limit=route.deadline)
+        measure("sellableAgainBy", "restored")
+        return
+
+    # Not restored by itself: the profile accepts re-listable instead. A PATCH of a taken-down
+    # listing is a resubmission; with the suspension lifted it must go on sale.
+    t2 = time.monotonic()
+    platform.edit_listing(lid, {"certificateNo": number})
+    relisted = watch_listings(platform, [lid], lambda v: v.get("state") == V.listingState.ON_SALE,
+                              listing_decision_deadline(ccc), start=t2)[lid]
+    expect(relisted.met_by(listing_decision_deadline(ccc)),
+           f"after the suspension was lifted the listing was neither restored within {route.allowance:g} s nor "
+           f"put on sale by a resubmission within {listing_decision_deadline(ccc):g} s",
+           expected={"restored": {"state": V.listingState.ON_SALE, "withinSeconds": route.allowance},
+                     "orResubmitted": {"state": V.listingState.ON_SALE,
+                                       "withinSeconds": listing_decision_deadline(ccc)}},
+           observed={"afterLift": listing_brief(restored.value), "afterResubmission": listing_brief(relisted.value)})
+    measure("sellableAgainBy", "resubmission")
+    measure("resubmissionDecisionLatency", _r(relisted.seen_after), "s",
+            limit=float(ccc.timing["listingDecisionSeconds"]))
+
+
+@pytest.mark.requirement("TKD-06")
+def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: Any, platform: PlatformClient,
+                                                         data: DataFactory, measure: Any) -> None:
+    # The profile's sizes, never scaled down: a platform that only copes with a handful must not pass.
+    n_certs = int(S.param("bulkCertificates"))
+    n_listings = int(S.param("bulkListings"))
+    per_cert = math.ceil(n_listings / n_certs)
+    route = status_change_route(ccc)
+    statuses = _event_statuses()
+
+    t_setup = time.monotonic()
+    with precondition(f"{n_listings} listings on sale on {n_certs} valid certificates"):
+        category = data.category()
+        merchants = [data.merchant() for _ in range(max(1, n_listings // 100))]
+        certs = issue_certificates_concurrently(data, category, n_certs, workers=16)
+        field_sets, reasons = [], []
+        changes = []
+        for i, cert in enumerate(certs):
+            status = statuses[i % len(statuses)]
+            changes.append((cert["certificateNo"], status))
+            for j in range(per_cert):
+                if len(field_sets) == n_listings:
+                    break
+                field_sets.append(data.listing(cert, category, merchant=merchants[(i * per_cert + j) % len(merchants)],
+                                               model=cert["models"][j % len(cert["models"])]))
+                reasons.append(S.reason_for_status(status))
+        t_create = time.monotonic()
+        created = create_listings_concurrently(platform, data, field_sets, workers=8)
+        creation_seconds = time.monotonic() - t_create
+        # Not part of the verdict, but a slow set-up is worth knowing (and explains a long run).
+        measure("bulkCreationSeconds", round(creation_seconds, 3), "s")
+        measure("bulkCreationRate", round(n_listings / creation_seconds, 1), "listings/s")
+        ids = [str(c["listingId"]) for c in created]
+        undecided = [str(c["listingId"]) for c in created if c.get("state") != V.listingState.ON_SALE]
+        if undecided:
+            on_sale = watch_listings(platform, undecided, lambda v: v.get("state") == V.listingState.ON_SALE,
+                                     listing_decision_deadline(ccc) + creation_seconds, start=t_create, workers=16)
+            missing = [listing_brief(s.value) for s in on_sale.values() if not s.satisfied]
+            expect(not missing, f"{len(missing)} of {n_listings} bulk listings did not go on sale",
+                   observed=missing[:5])
+    measure("bulkSetupSeconds", round(time.monotonic() - t_setup, 3), "s")
+    expected = dict(zip(ids, reasons, strict=True))
+
+    t0 = time.monotonic()
+    sim.set_statuses(changes, push=route.push)
+    measure("bulkStatusChangeCallSeconds", round(time.monotonic() - t0, 3), "s")
+    seen = watch_listings(platform, ids, _taken_down_for(expected), route.allowance, start=t0, workers=16)
+
+    latencies = sorted(s.seen_after for s in seen.values() if s.satisfied and s.seen_after is not None)
+    if latencies:
+        measure("bulkTakedownLatencyMax", _r(latencies[-1]), "s", limit=route.deadline)
+        measure("bulkTakedownLatencyP95", _r(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]), "s",
+                limit=route.deadline)
+    measure("bulkListingsTakenDown", len(latencies), "listings", limit=n_listings)
+    late = _late(seen, route.allowance)
+    expect(not late,
+           f"{len(late)} of {n_listings} listings on {n_certs} certificates changed in bulk were not TAKEN_DOWN "
+           f"with the matching reason within {route.allowance:g} s ({route.how})",
+           expected={"state": V.listingState.TAKEN_DOWN, "listings": n_listings, "withinSeconds": route.allowance},
+           observed={"late": len(late), "first": late[:10]})
+
+
+@pytest.mark.requirement("TKD-07")
+@pytest.mark.capability("statusPush")  # out-of-order delivery is a push phenomenon; the feed is ordered
+def test_tkd07_duplicate_and_out_of_order_events_end_in_newest_state(ccc: RunContext, sim: Any,
+                                                                    platform: PlatformClient, data: DataFactory,
+                                                                    measure: Any) -> None:
+    route = status_change_route(ccc, push=True)
+    with precondition("a listing on sale with a valid certificate"):
+        category = data.category()
+        cert = data.certificate(category)
+        (listing,) = create_listings_on_sale(platform, data, ccc, [data.listing(cert, category)])
+    lid, number = str(listing["listingId"]), cert["certificateNo"]
+
+    with precondition("three status changes recorded in the feed (suspended, lifted, revoked)"):
+        # Not pushed now: they arrive below by redelivery, newest first. The lifted (VALID) event has a
+        # lower sequence than the revocation, so delivered after it, it must not restore anything.
+        suspended = sim.set_status(number, V.certificateStatus.SUSPENDED, push=False)
+        lifted = sim.set_status(number, S.valid_status(), push=False)
+        revoked = sim.set_status(number, V.certificateStatus.REVOKED, push=False)
+        expect(suspended["sequence"] < lifted["sequence"] < revoked["sequence"], "feed sequences do not increase",
+               observed=[suspended["sequence"], lifted["sequence"], revoked["sequence"]])
+
+    t0 = time.monotonic()
+    order = [revoked, lifted, suspended, revoked, lifted, suspended]
+    attempts = sim.redeliver([e["eventId"] for e in order])
+    t_delivered = time.monotonic()
+    refused = [{"eventId": a.get("eventId"), "sequence": a.get("sequence"), "status": a.get("status"),
+                "error": a.get("error")} for a in attempts if not a.get("accepted")]
+    expect(not refused,
+           "the notification endpoint did not answer 2xx to a duplicate or stale event (the profile: 200 or 202 "
+           "for an accepted, duplicate or stale event)",
+           expected="2xx for every delivery", observed=refused)
+
+    newest = {lid: V.reasonCode.CERT_REVOKED}
+    seen = watch_listings(platform, [lid], _taken_down_for(newest), route.allowance, start=t0)[lid]
+    if seen.satisfied:
+        measure("takedownLatency", _r(seen.seen_after), "s", limit=route.deadline)
+    expect(seen.met_by(route.allowance),
+           "after duplicate and out-of-order deliveries the listing did not reach the newest event's state",
+           expected={"state": V.listingState.TAKEN_DOWN, "reasonCode": V.reasonCode.CERT_REVOKED,
+                     "newestSequence": revoked["sequence"], "withinSeconds": route.allowance},
+           observed={"listing": listing_brief(seen.value),
+                     "deliveredSequences": [e["sequence"] for e in order]})
+
+    # Every older event and duplicate has been delivered; for one more takedown deadline nothing may
+    # move the listing off the newest state (a late-applied older event would).
+    hold = takedown_deadline_with_tolerance(ccc)
+    drift = watch_listings(platform, [lid], lambda v: not _taken_down_for(newest)(v), hold, start=t_delivered)[lid]
+    expect(not drift.satisfied,
+           "an older or duplicate event changed the listing after the newest one was applied",
+           expected={"state": V.listingState.TAKEN_DOWN, "reasonCode": V.reasonCode.CERT_REVOKED,
+                     "heldForSeconds": hold},
+           observed=listing_brief(drift.value))

@@ -1,0 +1,180 @@
+"""The verdict model (profile.md §4): per test, per requirement, overall; worst wins.
+
+Verdict and level codes come from ``specs/terminology.yaml`` (lists ``verdict``, ``overallVerdict``,
+``requirementLevel``); their order there is their severity. Tests signal a verdict other than PASS
+or FAIL by raising :class:`NotApplicable` or :class:`Inconclusive`; a :class:`ConformanceFailure`
+(or any ``AssertionError``) is a FAIL; anything else raised by the harness is an ERROR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from _pytest.outcomes import Skipped
+
+from conformance import specs
+
+
+class _Codes:
+    """Verdict codes by role, read from terminology.yaml so no module spells them."""
+
+    def __init__(self) -> None:
+        s = specs.load()
+        self.order: list[str] = s.codes("verdict")
+        self.NOT_APPLICABLE, self.PASS, self.INCONCLUSIVE, self.ERROR, self.FAIL = self.order
+        overall = {c.extra["exitCode"]: c.code for c in s.code_lists()["overallVerdict"]}
+        self.CONFORMANT, self.NON_CONFORMANT, self.INCOMPLETE = overall[0], overall[1], overall[2]
+        self.exit_codes = {code: exit_code for exit_code, code in overall.items()}
+        self.SHALL, self.SHOULD, self.MAY = s.codes("requirementLevel")
+
+
+_codes: _Codes | None = None
+
+
+def codes() -> _Codes:
+    global _codes
+    if _codes is None:
+        _codes = _Codes()
+    return _codes
+
+
+class NotApplicable(Skipped):
+    """The ICS does not claim what this test needs."""
+
+
+class Inconclusive(Skipped):
+    """The harness could not establish the test's precondition."""
+
+
+class ConformanceFailure(AssertionError):
+    """Observed behaviour contradicts the requirement. Carries what was expected and observed."""
+
+    def __init__(self, message: str, *, expected: Any = None, observed: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.expected = expected
+        self.observed = observed
+
+
+def worst(verdicts: Iterable[str]) -> str:
+    """The most severe verdict; NOT_APPLICABLE for none."""
+    order = codes().order
+    found = list(verdicts)
+    return max(found, key=order.index) if found else codes().NOT_APPLICABLE
+
+
+@dataclass
+class TestResult:
+    __test__ = False  # not a pytest test class, whatever its name
+
+    nodeid: str
+    requirements: list[str]
+    verdict: str
+    duration_seconds: float
+    message: str | None = None
+    expected: Any = None
+    observed: Any = None
+    measurements: list[dict[str, Any]] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"nodeid": self.nodeid, "requirements": self.requirements, "verdict": self.verdict,
+                "durationSeconds": round(self.duration_seconds, 3), "message": self.message,
+                "expected": self.expected, "observed": self.observed,
+                "measurements": self.measurements, "evidence": self.evidence}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TestResult:
+        return cls(nodeid=d["nodeid"], requirements=list(d["requirements"]), verdict=d["verdict"],
+                   duration_seconds=float(d.get("durationSeconds", 0)), message=d.get("message"),
+                   expected=d.get("expected"), observed=d.get("observed"),
+                   measurements=list(d.get("measurements") or []), evidence=list(d.get("evidence") or []))
+
+
+@dataclass
+class RequirementVerdict:
+    id: str
+    level: str
+    area: str
+    title: str
+    verdict: str
+    tests: list[str]
+    reason: str
+    measurements: list[dict[str, Any]] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "level": self.level, "area": self.area, "title": self.title,
+                "verdict": self.verdict, "tests": self.tests, "reason": self.reason,
+                "measurements": self.measurements, "evidence": self.evidence}
+
+
+def requirement_verdicts(
+    results: list[TestResult],
+    *,
+    requirement_ids: list[str],
+    claimed: dict[str, bool],
+    static: dict[str, tuple[str, list[str]]] | None = None,
+) -> list[RequirementVerdict]:
+    """One verdict per requirement in ``requirement_ids``: worst of its tests.
+
+    ``claimed`` is the ICS capabilities; a requirement whose capability is not claimed is
+    NOT_APPLICABLE whatever its tests did. ``static`` gives the verdict and reasons of the ICS
+    review for requirements verified statically. An automatic requirement with no test result is
+    INCONCLUSIVE: nothing established it.
+    """
+    c = codes()
+    s = specs.load()
+    static = static or {}
+    out = []
+    for rid in requirement_ids:
+        req = s.requirement(rid)
+        mine = [r for r in results if rid in r.requirements]
+        if req.capability and not claimed.get(req.capability, False):
+            verdict, reason = c.NOT_APPLICABLE, f"the ICS does not claim {req.capability}"
+        elif rid in static:
+            verdict, reasons = static[rid]
+            reason = "; ".join(reasons) or "static review of the ICS"
+        elif not mine:
+            verdict, reason = c.INCONCLUSIVE, "no test of this requirement ran"
+        else:
+            verdict = worst(r.verdict for r in mine)
+            bad = [r for r in mine if r.verdict == verdict and verdict != c.PASS]
+            reason = (bad[0].message or verdict) if bad else f"{len(mine)} test(s) passed"
+        out.append(RequirementVerdict(
+            id=rid, level=req.level, area=req.area, title=req.title, verdict=verdict,
+            tests=[r.nodeid for r in mine], reason=reason,
+            measurements=[m for r in mine for m in r.measurements],
+            evidence=sorted({e for r in mine for e in r.evidence}),
+        ))
+    return out
+
+
+@dataclass
+class Overall:
+    verdict: str
+    exit_code: int
+    counts: dict[str, int]
+    warnings: list[str]
+
+
+def overall(requirements: list[RequirementVerdict]) -> Overall:
+    """CONFORMANT when every applicable SHALL passed; a failed SHALL makes it NON_CONFORMANT; a SHALL
+    left undecided makes it INCOMPLETE. SHOULD and MAY outcomes other than PASS are warnings."""
+    c = codes()
+    counts = {v: 0 for v in c.order}
+    warnings = []
+    shall = [r for r in requirements if r.level == c.SHALL]
+    for r in requirements:
+        counts[r.verdict] += 1
+        if r.level != c.SHALL and r.verdict not in (c.PASS, c.NOT_APPLICABLE):
+            warnings.append(f"{r.id} ({r.level}) {r.verdict}: {r.reason}")
+    if any(r.verdict == c.FAIL for r in shall):
+        verdict = c.NON_CONFORMANT
+    elif any(r.verdict in (c.INCONCLUSIVE, c.ERROR) for r in shall):
+        verdict = c.INCOMPLETE
+    else:
+        verdict = c.CONFORMANT
+    return Overall(verdict=verdict, exit_code=c.exit_codes[verdict], counts=counts, warnings=warnings)

@@ -1,0 +1,199 @@
+"""The platform's client of the regulator data interface (specs/openapi/regulator.yaml).
+
+Every call is signed. Every answer is checked before the platform believes it: an answer is usable
+only when it arrives within ``regulatorTimeoutSeconds``, with HTTP 200, as JSON that passes the
+answer's schema, echoing the ``requestId`` and naming the certificate asked about. Anything else is
+"unavailable" and the platform fails closed (RES-01, RES-03). A status outside the code list is told
+apart, because it must take a listing on sale down rather than leave it (RES-05). A 429 pauses every
+call for ``Retry-After`` seconds (RES-04).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import httpx
+
+from . import clock
+from .backoff import parse_retry_after
+from .config import Codes, Settings
+from .signing import Signer
+
+VERIFICATIONS = "/api/v1/verifications"
+STATUS_CHANGES = "/api/v1/status-changes"
+DISPOSITIONS = "/api/v1/dispositions"
+
+# Concurrent calls in flight: enough for a bulk takedown's reports, few enough to be a polite client.
+MAX_CONCURRENT_CALLS = 64
+
+
+class AnswerKind(Enum):
+    OK = "OK"                          # the record, status in the code list
+    NOT_FOUND = "NOT_FOUND"            # no such certificate
+    UNKNOWN_STATUS = "UNKNOWN_STATUS"  # a well-formed record whose status is not in the code list
+    UNAVAILABLE = "UNAVAILABLE"        # no usable answer
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One verification attempt: what was asked, when, and what came back."""
+
+    request_id: str
+    kind: AnswerKind
+    certificate: dict[str, Any] | None
+    requested_at: str
+    responded_at: str | None
+    started: float           # epoch seconds, for scheduling the next attempt
+    finished: float
+    detail: str = ""         # why the answer is unusable, for logs
+    retry_after: float | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.kind in (AnswerKind.OK, AnswerKind.NOT_FOUND)
+
+    @property
+    def code(self) -> str:
+        return Codes.NOT_FOUND if self.kind is AnswerKind.NOT_FOUND else Codes.OK
+
+    @property
+    def outcome(self) -> str:
+        """The record's ``outcome``: the registry status, NOT_FOUND, or UNAVAILABLE (unknown status too)."""
+        if self.kind is AnswerKind.OK and self.certificate:
+            return str(self.certificate["status"])
+        if self.kind is AnswerKind.NOT_FOUND:
+            return Codes.NOT_FOUND
+        return Codes.UNAVAILABLE
+
+
+@dataclass(frozen=True)
+class CallResult:
+    status: int | None        # None: no HTTP answer at all (timeout, connection refused or reset)
+    payload: Any              # parsed JSON, or None
+    retry_after: float | None
+    detail: str
+
+
+class RegulatorClient:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.signer = Signer(settings.platform_id, settings.platform_secret, settings.signature_alg)
+        self.timeout = settings.profile.regulator_timeout
+        # trust_env=False: a proxy from the environment must never carry the platform's signed calls.
+        self._http = httpx.AsyncClient(
+            base_url=settings.regulator_url.rstrip("/"),
+            trust_env=False,
+            timeout=httpx.Timeout(self.timeout + 1.0),
+            limits=httpx.Limits(max_connections=MAX_CONCURRENT_CALLS, max_keepalive_connections=MAX_CONCURRENT_CALLS),
+        )
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
+        self._paused_until = 0.0   # time.monotonic() until which a 429 pauses every call
+        self.calls = 0
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def paused_for(self) -> float:
+        return max(0.0, self._paused_until - time.monotonic())
+
+    def _pause(self, seconds: float) -> None:
+        if self.settings.fault("no-retry-after"):
+            return
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    async def _call(self, method: str, path: str, params: dict[str, Any] | None, body: bytes,
+                    *, naive_timestamp: bool = False) -> CallResult:
+        """One signed call, bounded by the profile's timeout; never raises for network trouble."""
+        while (wait := self.paused_for) > 0:
+            await asyncio.sleep(wait)
+        async with self._slots:
+            request = self._http.build_request(
+                method, path, params=params, content=body if method != "GET" else None,
+                headers={"Content-Type": "application/json"} if method != "GET" else None)
+            # PATH is signed exactly as sent: the encoded path plus its query string.
+            signed_path = request.url.raw_path.decode("ascii")
+            timestamp = clock.naive_rfc3339() if naive_timestamp else clock.rfc3339()
+            headers = self.signer.headers(method, signed_path, body, timestamp)
+            if self.settings.fault("unsigned-requests"):
+                headers.pop("X-Signature")
+            request.headers.update(headers)
+            self.calls += 1
+            try:
+                async with asyncio.timeout(self.timeout):
+                    response = await self._http.send(request)
+            except TimeoutError:
+                return CallResult(None, None, None, f"no answer within {self.timeout:g} s")
+            except httpx.HTTPError as exc:
+                return CallResult(None, None, None, f"{type(exc).__name__}: {exc}")
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+        if response.status_code == 429:
+            self._pause(retry_after if retry_after is not None else self.settings.retry_cap)
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        return CallResult(response.status_code, payload, retry_after, "" if payload is not None else "body is not JSON")
+
+    # -- verifications ------------------------------------------------------------------------
+    async def verify(self, request: dict[str, Any]) -> Answer:
+        """Ask about one listing; the answer is classified, never trusted blindly."""
+        body = json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode()
+        started, requested_at = time.time(), clock.rfc3339()
+        result = await self._call("POST", VERIFICATIONS, None, body,
+                                  naive_timestamp=self.settings.fault("bad-request-format"))
+        finished = time.time()
+        responded_at = clock.rfc3339(finished) if result.status is not None else None
+        kind, certificate, detail = self.classify(result, request)
+        return Answer(request["requestId"], kind, certificate, requested_at, responded_at, started, finished,
+                      detail, result.retry_after)
+
+    def classify(self, result: CallResult, request: dict[str, Any]) -> tuple[AnswerKind, dict[str, Any] | None, str]:
+        if result.status is None:
+            return AnswerKind.UNAVAILABLE, None, result.detail
+        if result.status != 200:
+            return AnswerKind.UNAVAILABLE, None, f"HTTP {result.status}"
+        payload = result.payload
+        if not isinstance(payload, dict):
+            return AnswerKind.UNAVAILABLE, None, result.detail or "body is not a JSON object"
+        schemas, terms = self.settings.schemas, self.settings.terminology
+        kind = AnswerKind.OK if payload.get("code") == Codes.OK else AnswerKind.NOT_FOUND
+        if not schemas.is_valid("verification-answer", payload):
+            certificate = payload.get("certificate")
+            status = certificate.get("status") if isinstance(certificate, dict) else None
+            # A record that is valid but for a status outside the code list is an unknown status,
+            # not a malformed answer: the difference matters for listings already on sale.
+            if isinstance(status, str) and status not in terms.statuses and payload.get("code") == Codes.OK \
+                    and schemas.is_valid("verification-answer",
+                                         {**payload, "certificate": {**certificate, "status": terms.valid_status}}):
+                kind = AnswerKind.UNKNOWN_STATUS
+            else:
+                errors = schemas.errors("verification-answer", payload)
+                return AnswerKind.UNAVAILABLE, None, f"schema-invalid answer ({errors[0] if errors else '?'})"
+        if payload.get("requestId") != request["requestId"]:
+            return AnswerKind.UNAVAILABLE, None, "answer does not echo the requestId"
+        certificate = payload.get("certificate")
+        if kind is not AnswerKind.NOT_FOUND and certificate.get("certificateNo") != request["certificateNo"]:
+            return AnswerKind.UNAVAILABLE, None, "answer is about another certificate"
+        return kind, certificate, ""
+
+    # -- change feed --------------------------------------------------------------------------
+    async def status_changes(self, after: str | None, limit: int) -> CallResult:
+        params: dict[str, Any] = {"limit": limit}
+        if after is not None:
+            params = {"after": after, "limit": limit}
+        return await self._call("GET", STATUS_CHANGES, params, b"")
+
+    # -- dispositions -------------------------------------------------------------------------
+    async def report(self, body: str) -> CallResult:
+        return await self._call("POST", DISPOSITIONS, None, body.encode())
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())

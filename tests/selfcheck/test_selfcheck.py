@@ -1,0 +1,81 @@
+"""The suite judges itself: the clean reference platform is CONFORMANT, and every fault switch is
+caught — the requirements it breaks FAIL, every other SHALL requirement of the areas run still
+passes (no collateral verdicts).
+
+Each case is a whole `ccc-conformance run` (simulator, reference platform process, pytest process),
+restricted to the areas the fault needs so the self-check stays fast.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from conformance import specs
+from conformance.report.manifest import verify_manifest
+from conformance.runner import run_command
+from tests.selfcheck.catches import CATCHES
+
+pytestmark = pytest.mark.slow
+C = specs.load().vocab
+
+
+def run(tmp_path: Path, **kwargs: Any) -> tuple[int, dict[str, Any], Path, str]:
+    out = io.StringIO()
+    code = run_command(out=str(tmp_path), workers=1, console=Console(file=out, width=160), **kwargs)
+    runs = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(runs) == 1, out.getvalue()
+    report = json.loads((runs[0] / "report.json").read_text(encoding="utf-8"))
+    return code, report, runs[0], out.getvalue()
+
+
+def verdicts(report: dict[str, Any]) -> dict[str, str]:
+    return {r["id"]: r["verdict"] for r in report["requirements"]}
+
+
+def test_clean_reference_platform_is_conformant(tmp_path: Path) -> None:
+    code, report, run_dir, output = run(tmp_path)
+    s = specs.load()
+    bad = {rid: v for rid, v in verdicts(report).items()
+           if v not in (C.verdict.PASS, C.verdict.NOT_APPLICABLE)}
+    assert not bad, f"{bad}\n{output}"
+    assert report["overall"]["verdict"] == C.overallVerdict.CONFORMANT and code == 0, output
+    assert not [t for t in report["tests"] if t["verdict"] not in (C.verdict.PASS, C.verdict.NOT_APPLICABLE)]
+    # every functional requirement was judged, and the automatic ones by a test that ran
+    functional = {r.id for r in s.requirements.values() if r.suite == "functional"}
+    assert set(verdicts(report)) == functional
+    for r in report["requirements"]:
+        if r["verdict"] == C.verdict.PASS:
+            assert r["tests"], r
+    # the bundle: schema-valid report, junit, allure, evidence, an intact manifest
+    assert not s.errors("report", report)
+    for name in ("report.html", "junit.xml", "MANIFEST.sha256"):
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "allure-results").iterdir())
+    assert any((run_dir / "evidence").glob("*.json"))
+    assert not verify_manifest(run_dir)
+    # no secret of the PIXIT anywhere in the bundle
+    secret = "reference-secret-change-me"
+    leaks = [p for p in run_dir.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert not leaks, leaks
+
+
+@pytest.mark.parametrize("fault", sorted(CATCHES))
+def test_fault_is_caught_without_collateral(fault: str, tmp_path: Path) -> None:
+    areas, breaks = CATCHES[fault]
+    code, report, _, output = run(tmp_path, fault=[fault], area=areas)
+    got = verdicts(report)
+    s = specs.load()
+    missed = {rid: got.get(rid) for rid in breaks if got.get(rid) != C.verdict.FAIL}
+    assert not missed, f"{fault}: expected FAIL for {missed}\n{output}"
+    collateral = {rid: v for rid, v in got.items()
+                  if rid not in breaks and s.requirement(rid).level == C.requirementLevel.SHALL
+                  and v not in (C.verdict.PASS, C.verdict.NOT_APPLICABLE)}
+    assert not collateral, f"{fault}: collateral verdicts {collateral}\n{output}"
+    if any(s.requirement(r).level == C.requirementLevel.SHALL for r in breaks):
+        assert report["overall"]["verdict"] == C.overallVerdict.NON_CONFORMANT and code == 1, output
