@@ -6,7 +6,9 @@ GIL. Everything listens on 127.0.0.1 only, on ports the OS picks.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import re
 import subprocess
@@ -28,10 +30,13 @@ SECRET = "bench-secret"
 _SIMULATOR = """
 import signal, sys
 from conformance.simulator.core import Simulator
-from conformance.simulator.server import bind_socket, uvicorn_config
-import uvicorn
+from conformance.simulator.server import uvicorn_config
+import socket, uvicorn
 sim = Simulator(seed=1)
-sock = bind_socket("127.0.0.1", 0)
+# proto IPPROTO_TCP, so that asyncio sets TCP_NODELAY on accepted connections (else ~40 ms per answer).
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+sock.bind(("127.0.0.1", 0))
+sock.listen(2048)
 sim.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
 print(sim.base_url, flush=True)
 server = uvicorn.Server(uvicorn_config(sim.app))
@@ -119,3 +124,47 @@ def percentile(values: list[float], q: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+class RawClient:
+    """A lean keep-alive HTTP/1.1 client for the load generator, so that the figures are the
+    platform's and not httpx's (httpx costs more CPU per request than the platform's decision).
+    Content-Length responses only, which is what uvicorn sends for JSON."""
+
+    def __init__(self, base_url: str) -> None:
+        rest = base_url.split("://", 1)[1]
+        hostport, _, prefix = rest.partition("/")
+        self.host, _, port = hostport.partition(":")
+        self.port = int(port or 80)
+        self.prefix = "/" + prefix if prefix else ""
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._used = 0.0
+
+    async def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        # uvicorn closes a connection idle for 5 s; a connection idle nearly that long is replaced.
+        if self._writer is not None and time.monotonic() - self._used > 4.0:
+            self.close()
+            self._writer = None
+        if self._writer is None or self._writer.is_closing():
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        self._used = time.monotonic()
+        assert self._reader is not None
+        payload = json.dumps(body).encode() if body is not None else b""
+        head = (f"{method} {self.prefix}{path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode()
+        self._writer.write(head + payload)
+        raw = await self._reader.readuntil(b"\r\n\r\n")
+        status = int(raw[9:12])
+        length = 0
+        for line in raw.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        data = await self._reader.readexactly(length) if length else b""
+        self._used = time.monotonic()
+        return status, json.loads(data) if data else None
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()

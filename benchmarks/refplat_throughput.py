@@ -14,37 +14,41 @@ import asyncio
 import os
 import sys
 import time
-
-import httpx
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from refplat_common import issue, listing_body, running  # noqa: E402
+from refplat_common import RawClient, issue, listing_body, running
 
 
-async def run(base: str, certs: list[dict], listings: int, concurrency: int) -> dict[str, float]:
+async def run(base: str, certs: list[dict[str, Any]], listings: int, concurrency: int) -> dict[str, float]:
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(listings):
         queue.put_nowait(i)
     pending: list[str] = []
     errors = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, trust_env=False, timeout=30) as client:
-        async def worker() -> None:
-            nonlocal errors
+
+    async def worker() -> None:
+        nonlocal errors
+        client = RawClient(base)
+        try:
             while not queue.empty():
                 i = queue.get_nowait()
-                r = await client.post("/listings", json=listing_body(certs[i % len(certs)], f"m{i % 50}"))
-                if r.status_code != 201:
+                status, body = await client.request("POST", "/listings", listing_body(certs[i % len(certs)], f"m{i % 50}"))
+                if status != 201:
                     errors += 1
-                elif r.json()["state"] == "PENDING_VERIFICATION":
-                    pending.append(r.json()["listingId"])
+                elif body["state"] == "PENDING_VERIFICATION":
+                    pending.append(body["listingId"])
+        finally:
+            client.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        for listing_id in pending:
-            while (await client.get(f"/listings/{listing_id}")).json()["state"] == "PENDING_VERIFICATION":
-                await asyncio.sleep(0.01)
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    reader = RawClient(base)
+    for listing_id in pending:
+        while (await reader.request("GET", f"/listings/{listing_id}"))[1]["state"] == "PENDING_VERIFICATION":
+            await asyncio.sleep(0.01)
+    reader.close()
+    elapsed = time.perf_counter() - started
     return {"listings": listings, "seconds": elapsed, "decided_per_second": (listings - errors) / elapsed,
             "answered_pending": len(pending), "errors": errors}
 
@@ -54,8 +58,10 @@ def main() -> None:
     parser.add_argument("--listings", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--certificates", type=int, default=200)
+    parser.add_argument("--reverification-interval", type=float, default=300.0,
+                        help="the ICS's reverificationIntervalSeconds (default 300: measure creation alone)")
     args = parser.parse_args()
-    with running() as env:
+    with running(reverificationIntervalSeconds=args.reverification_interval) as env:
         certs = issue(env.simulator_url, args.certificates)
         asyncio.run(run(env.platform_url, certs, 300, args.concurrency))  # warm-up
         result = asyncio.run(run(env.platform_url, certs, args.listings, args.concurrency))

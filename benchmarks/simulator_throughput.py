@@ -6,15 +6,19 @@ The simulator runs in a child process pinned to one CPU (os.sched_setaffinity); 
 runs in another process pinned to another CPU: locust (FastHttpUser, headless) by default, or wrk
 (Debian package ``wrk``) with a Lua script. Every request is signed in advance with its own nonce and
 a real registry certificate, so the server does the full work (HMAC, skew and nonce checks, schema
-validation, registry lookup, capture) and the generator only sends bytes. Prints requests/s, p50 and
-p99, checks that every request was answered 200 and captured, and says when the generator, not the
-server, was the bottleneck (its CPU near 100 % while the server's is not). Target: >= 2,000 req/s.
-Only 127.0.0.1 is used.
+validation, registry lookup, capture) and the generator only sends bytes (~1 in 10 numbers is unknown,
+answered NOT_FOUND). Prints requests/s, p50 and p99 and failures (non-200) as the load tool saw them,
+the server's own count of captured requests, and the CPU each process used: when the generator
+saturated its CPU before the server did, the figure is a lower bound, and it says so. On a shared
+machine other processes take the server's CPU; server CPU time per request does not depend on that,
+so it also prints the capacity of one free core (requests / server CPU seconds). Target: >= 2,000
+requests/s. Exit 0 when the wall-clock figure meets it with no failure. Only 127.0.0.1 is used.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -97,6 +101,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_busy(cpu: int) -> float:
+    """Busy seconds of one CPU so far, all processes (Linux /proc/stat)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{cpu} "):
+            ticks = [int(x) for x in line.split()[1:]]
+            idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+            return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
+
+
 def run_locust(url: str, requests_file: Path, seconds: int, users: int, cpu: int | None,
                workdir: Path) -> tuple[dict[str, float], float]:
     prefix = workdir / "locust"
@@ -155,10 +169,8 @@ def _wait_measuring(proc: subprocess.Popen[str], timeout: float) -> float:
     deadline = time.monotonic() + timeout
     used = 0.0
     while proc.poll() is None:
-        try:
+        with contextlib.suppress(OSError, IndexError, ValueError):
             used = cpu_seconds(proc.pid)
-        except (OSError, IndexError, ValueError):
-            pass
         if time.monotonic() > deadline:
             proc.kill()
             raise SystemExit("load generator did not finish in time")
@@ -203,10 +215,14 @@ def main() -> int:
             requests_file = work / "requests.jsonl"
             make_requests(json.loads(certs.read_text()), supply, requests_file)
             server_cpu_before = cpu_seconds(server.pid)
+            core_busy_before = cpu_busy(server_cpu)
             run = run_locust if args.tool == "locust" else run_wrk
             started = time.monotonic()
             stats, load_share = run(url, requests_file, args.seconds, args.users, load_cpu, work)
-            server_share = (cpu_seconds(server.pid) - server_cpu_before) / (time.monotonic() - started)
+            wall = time.monotonic() - started
+            server_used = cpu_seconds(server.pid) - server_cpu_before
+            server_share = server_used / wall
+            others_share = max(0.0, (cpu_busy(server_cpu) - core_busy_before - server_used) / wall)
             import httpx
 
             info = httpx.get(f"{url}/_sim/info", timeout=30, trust_env=False).json()
@@ -218,13 +234,24 @@ def main() -> int:
     print(f"load:   {args.tool}, {args.users} connections, {args.seconds} s, cpu {load_cpu}")
     print(f"requests: {stats['requests']:.0f}  failures: {stats['failures']:.0f}")
     print(f"throughput: {stats['rps']:.0f} requests/s   p50 {stats['p50']:.1f} ms   p99 {stats['p99']:.1f} ms")
-    print(f"cpu busy: server {server_share:.0%}, load generator {load_share:.0%}")
+    print(f"cpu busy: server {server_share:.0%}, load generator {load_share:.0%}, "
+          f"other processes on the server's cpu {others_share:.0%}")
+    # Wall-clock throughput depends on what else runs on the machine; server CPU time per request
+    # does not, so it gives the capacity of one whole core for this server.
+    # The server's own count: the load tool leaves out requests in flight when it stops.
+    served = float(info["captures"])
+    capacity = served / server_used if server_used > 0 else float("nan")
+    print(f"server side: {served:.0f} requests answered and captured")
+    print(f"server cpu per request: {1e6 / capacity:.0f} µs  => capacity of one free core: {capacity:.0f} requests/s")
+    if others_share > 0.1:
+        print("note: other processes took the server's CPU during the run; the wall-clock figure understates it")
     if supply <= stats["requests"]:
         print("warning: the pre-signed supply ran out; raise --supply", file=sys.stderr)
     if load_share > 0.9 and server_share < 0.9:
         print("note: the load generator saturated its CPU before the server did; the figure is a lower bound")
     verdict = "meets" if stats["rps"] >= TARGET_RPS else "misses"
-    print(f"{verdict} the target of {TARGET_RPS} requests/s")
+    print(f"wall clock {verdict} the target of {TARGET_RPS} requests/s; one free core's capacity "
+          f"{'meets' if capacity >= TARGET_RPS else 'misses'} it")
     return 0 if stats["rps"] >= TARGET_RPS and stats["failures"] == 0 else 1
 
 

@@ -17,7 +17,11 @@ The plugin is inert in a pytest run that collects no test carrying the requireme
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -59,6 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _CONFIG["config"] = config
     config.addinivalue_line("markers", "requirement(*ids): the requirement IDs a conformance test verifies")
     config.addinivalue_line("markers", "capability(name): the ICS capability a conformance test needs")
+    config.addinivalue_line("markers", "exclusive: a heavy test (bulk, load) that runs with no other test in flight")
     config.stash[_STATE] = {"results": {}, "phases": {}, "server": None, "started": datetime.now(UTC)}
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "ccc-xdist")
@@ -243,7 +248,22 @@ def _ccc_item(request: pytest.FixtureRequest) -> Iterator[None]:
     caps = [s.requirement(r).capability for r in rids]
     if all(caps) and not any(ctx.claims(c) for c in caps if c):
         raise NotApplicable(f"the ICS does not claim {', '.join(sorted({c for c in caps if c}))}")
-    yield
+    with _run_lock(ctx, exclusive=item.get_closest_marker("exclusive") is not None):
+        yield
+
+
+@contextlib.contextmanager
+def _run_lock(ctx: RunContext, *, exclusive: bool) -> Iterator[None]:
+    """A readers-writer lock shared by the xdist workers of one run: ordinary tests hold it shared,
+    an ``exclusive`` test alone — so a bulk test's load never eats into another test's deadline."""
+    key = hashlib.sha256((ctx.simulator_url or ctx.target).encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"ccc-conformance-{key}.lock"
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _allure_labels(rids: list[str]) -> None:

@@ -16,8 +16,10 @@ FAULTS: dict[str, str] = {
     "no-normalisation": "uses the certificate number as pasted, without normalising it (MSG-02)",
     "overblock": "intercepts listings in categories outside the catalogue (VER-09)",
     "no-reverify-on-edit": "keeps an edited listing's state without verifying it again (VER-11)",
-    "no-takedown": "acknowledges status-change events but never acts on them (TKD-01, TKD-02, TKD-06)",
-    "slow-takedown": "acts on status-change events only after twice the declared takedown deadline (TKD-01, TKD-06)",
+    "no-takedown": "acknowledges status-change events but never acts on them, nor on the status changes "
+                   "re-verification sees; expiry dates are still caught (TKD-01, TKD-02, TKD-06)",
+    "slow-takedown": "acts on status-change events only after twice the declared takedown deadline; "
+                     "re-verification does not make up for it (TKD-01, TKD-06)",
     "no-reverification": "never re-verifies listings on sale, so an expiry without an event goes unnoticed (TKD-03)",
     "collateral-takedown": "a takedown by event also takes down the merchant's other listings on sale (TKD-04)",
     "no-restore": "keeps listings taken down after their suspension is lifted (TKD-05)",

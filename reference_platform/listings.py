@@ -79,6 +79,7 @@ class ListingService:
         self.report_actions = bool(settings.ics.capabilities.get("dispositionReporting")) \
             and not settings.fault("no-disposition-report")
         self.sync_wait = min(SYNC_DECISION_SECONDS, self.timing.listing_decision / 2)
+        self._ignores_status_changes = settings.fault("no-takedown") or settings.fault("slow-takedown")
         self.pending_wakeup = asyncio.Event()
         self.reverify_wakeup = asyncio.Event()
         self.dispositions_wakeup = asyncio.Event()
@@ -221,14 +222,17 @@ class ListingService:
         state = self.store.certificate_state(cert_no)
         return state[2] if state else 0
 
-    def _verdict(self, listing: Listing, answer: Answer, mark: int) -> tuple[Verdict, dict[str, Any] | None]:
-        """The decision from an answer, with any event applied since the request was sent winning over it."""
+    def _verdict(self, listing: Listing, answer: Answer, mark: int,
+                 event_state: tuple[int, str, int] | None) -> tuple[Verdict, dict[str, Any] | None]:
+        """The decision from an answer, with any event applied since the request was sent winning over it.
+
+        ``event_state`` is the certificate's last applied event (sequence, status, mark), if any.
+        """
         if answer.kind is AnswerKind.UNAVAILABLE:
             return UNDECIDED, None
         certificate = answer.certificate
-        state = self.store.certificate_state(listing.cert_no or "")
-        if certificate is not None and state is not None and state[2] > mark:
-            certificate = {**certificate, "status": state[1]}
+        if certificate is not None and event_state is not None and event_state[2] > mark:
+            certificate = {**certificate, "status": event_state[1]}
         return after_answer(self.submission(listing), answer.code, certificate, self.today(), self.terms,
                             self.checks), certificate
 
@@ -241,7 +245,7 @@ class ListingService:
             # attempt is still recorded.
             self._record(listing, answer, listing.state, listing.reason_code)
             return
-        verdict, certificate = self._verdict(listing, answer, mark)
+        verdict, certificate = self._verdict(listing, answer, mark, self.store.certificate_state(listing.cert_no or ""))
         if not verdict.definite and self.settings.fault("fail-open"):
             verdict = ON_SALE
         if verdict.definite:
@@ -330,21 +334,31 @@ class ListingService:
         self.store.resume_pending(Codes.PENDING, time.time())
 
     # -- periodic re-verification (Rules: Re-verification; TKD-03) ------------------------------
-    async def reverify_due(self, limit: int = 5000) -> int:
-        """Re-verify every listing whose last verification is getting old; one query per certificate."""
+    async def reverify_due(self, page: int = 500) -> int:
+        """Re-verify every listing whose last verification is getting old; one query per certificate.
+
+        Due listings are taken a page at a time, so that a large catalogue never blocks the event
+        loop for long; a listing whose answer was unusable stays due but is tried once per round.
+        """
         threshold = time.time() - self.timing.reverification_interval * REVERIFY_AGE_FRACTION
-        # On sale, and taken down for a reason a definite answer can lift (a suspension, or an unknown
-        # status); the latter catch a lifted suspension even when its event never arrives.
+        # On sale, and taken down for an unknown status: off sale "until a definite answer".
         watch = [(Codes.ON_SALE, None), (Codes.TAKEN_DOWN, Codes.VERIFICATION_UNAVAILABLE)]
-        watch += [(Codes.TAKEN_DOWN, r) for r in sorted(self.terms.restorable_reasons)]
-        due = self.store.due_reverification(Basis.CERTIFICATE.value, watch, threshold, limit)
-        groups: dict[str, list[Listing]] = {}
-        for listing in due:
-            if listing.cert_no and listing.cert_no not in self._reverifying:
-                groups.setdefault(listing.cert_no, []).append(listing)
+        attempted: set[str] = set()
+        certificates = 0
         self._forget_old_answers()
-        await asyncio.gather(*(self._reverify_certificate(c, ls) for c, ls in groups.items()))
-        return len(groups)
+        while True:
+            due = [listing for listing in self.store.due_reverification(Basis.CERTIFICATE.value, watch, threshold,
+                                                                        page + len(attempted))
+                   if listing.listing_id not in attempted]
+            if not due:
+                return certificates
+            groups: dict[str, list[Listing]] = {}
+            for listing in due[:page]:
+                attempted.add(listing.listing_id)
+                if listing.cert_no and listing.cert_no not in self._reverifying:
+                    groups.setdefault(listing.cert_no, []).append(listing)
+            await asyncio.gather(*(self._reverify_certificate(c, ls) for c, ls in groups.items()))
+            certificates += len(groups)
 
     def _forget_old_answers(self) -> None:
         limit = time.monotonic() - self.settings.profile.answer_reuse
@@ -363,21 +377,30 @@ class ListingService:
                 if answer.kind is not AnswerKind.UNAVAILABLE:
                     self._answers[cert_no] = (time.monotonic(), answer, mark)
             with self.store.transaction():
+                # One read for the whole group: these run for every listing on sale, all the time.
+                current = self.store.listings_by_id([listing.listing_id for listing in listings])
+                event_state = self.store.certificate_state(cert_no)
                 for listing in listings:
-                    self._conclude_reverification(listing, answer, mark)
+                    now = current.get(listing.listing_id)
+                    if now is not None:
+                        self._conclude_reverification(listing, now, answer, mark, event_state)
         finally:
             self._reverifying.discard(cert_no)
 
-    def _conclude_reverification(self, before: Listing, answer: Answer, mark: int) -> None:
-        listing = self.store.listing(before.listing_id)
-        if listing is None:
-            return
+    def _conclude_reverification(self, before: Listing, listing: Listing, answer: Answer, mark: int,
+                                 event_state: tuple[int, str, int] | None) -> None:
         if (listing.version, listing.state, listing.reason_code) != (before.version, before.state, before.reason_code) \
                 or answer.kind is AnswerKind.UNAVAILABLE:
             # Changed meanwhile, or no usable answer: an outage leaves a listing on sale (RES-02).
             self._record(listing, answer, listing.state, listing.reason_code)
             return
-        verdict, certificate = self._verdict(listing, answer, mark)
+        verdict, certificate = self._verdict(listing, answer, mark, event_state)
+        if self._ignores_status_changes and listing.state == Codes.ON_SALE and verdict.reason in self.terms.status_reasons:
+            # The faults that miss status changes must not have re-verification make up for them,
+            # or they would not be observable; expiry dates are still caught (TKD-03).
+            verdict = after_answer(self.submission(listing), answer.code,
+                                   {**(certificate or {}), "status": self.terms.valid_status}, self.today(),
+                                   self.terms, self.checks)
         now = time.time()
         stamp = clock.rfc3339(now)
         if listing.state == Codes.ON_SALE:

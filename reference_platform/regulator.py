@@ -17,20 +17,21 @@ import uuid
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
-
-import httpx
+from urllib.parse import urlencode
 
 from . import clock
 from .backoff import parse_retry_after
 from .config import Codes, Settings
+from .http_client import HttpClient, HttpError
 from .signing import Signer
 
 VERIFICATIONS = "/api/v1/verifications"
 STATUS_CHANGES = "/api/v1/status-changes"
 DISPOSITIONS = "/api/v1/dispositions"
 
-# Concurrent calls in flight: enough for a bulk takedown's reports, few enough to be a polite client.
-MAX_CONCURRENT_CALLS = 64
+# Calls in flight at once. More calls wait their turn here, before their timeout starts, so a burst
+# queues instead of timing out and retrying (which would only add load to a busy regulator).
+MAX_CONCURRENT_CALLS = 24
 
 
 class AnswerKind(Enum):
@@ -85,61 +86,50 @@ class RegulatorClient:
         self.settings = settings
         self.signer = Signer(settings.platform_id, settings.platform_secret, settings.signature_alg)
         self.timeout = settings.profile.regulator_timeout
-        # trust_env=False: a proxy from the environment must never carry the platform's signed calls.
-        self._http = httpx.AsyncClient(
-            base_url=settings.regulator_url.rstrip("/"),
-            trust_env=False,
-            timeout=httpx.Timeout(self.timeout + 1.0),
-            limits=httpx.Limits(max_connections=MAX_CONCURRENT_CALLS, max_keepalive_connections=MAX_CONCURRENT_CALLS),
-        )
-        self._slots = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
+        self._http = HttpClient(settings.regulator_url, MAX_CONCURRENT_CALLS)
         self._paused_until = 0.0   # time.monotonic() until which a 429 pauses every call
         self.calls = 0
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._http.close()
 
     @property
     def paused_for(self) -> float:
         return max(0.0, self._paused_until - time.monotonic())
 
     def _pause(self, seconds: float) -> None:
-        if self.settings.fault("no-retry-after"):
-            return
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
-    async def _call(self, method: str, path: str, params: dict[str, Any] | None, body: bytes,
+    async def _call(self, method: str, path: str, query: dict[str, Any] | None, body: bytes,
                     *, naive_timestamp: bool = False) -> CallResult:
         """One signed call, bounded by the profile's timeout; never raises for network trouble."""
         while (wait := self.paused_for) > 0:
             await asyncio.sleep(wait)
-        async with self._slots:
-            request = self._http.build_request(
-                method, path, params=params, content=body if method != "GET" else None,
-                headers={"Content-Type": "application/json"} if method != "GET" else None)
-            # PATH is signed exactly as sent: the encoded path plus its query string.
-            signed_path = request.url.raw_path.decode("ascii")
-            timestamp = clock.naive_rfc3339() if naive_timestamp else clock.rfc3339()
-            headers = self.signer.headers(method, signed_path, body, timestamp)
-            if self.settings.fault("unsigned-requests"):
-                headers.pop("X-Signature")
-            request.headers.update(headers)
-            self.calls += 1
-            try:
-                async with asyncio.timeout(self.timeout):
-                    response = await self._http.send(request)
-            except TimeoutError:
-                return CallResult(None, None, None, f"no answer within {self.timeout:g} s")
-            except httpx.HTTPError as exc:
-                return CallResult(None, None, None, f"{type(exc).__name__}: {exc}")
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-        if response.status_code == 429:
+        # PATH is signed exactly as sent: the path (with the base URL's prefix) plus its query string.
+        target = self._http.target(path, urlencode(query) if query else "")
+        timestamp = clock.naive_rfc3339() if naive_timestamp else clock.rfc3339()
+        headers = self.signer.headers(method, target, body, timestamp)
+        if self.settings.fault("unsigned-requests"):
+            headers.pop("X-Signature")
+        if method != "GET":
+            headers["Content-Type"] = "application/json"
+        self.calls += 1
+        try:
+            response = await self._http.request(method, target, headers, body, self.timeout)
+        except TimeoutError:
+            return CallResult(None, None, None, f"no answer within {self.timeout:g} s")
+        except HttpError as exc:
+            return CallResult(None, None, None, str(exc))
+        retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
+        if self.settings.fault("no-retry-after"):
+            retry_after = None
+        if response.status == 429 and not self.settings.fault("no-retry-after"):
             self._pause(retry_after if retry_after is not None else self.settings.retry_cap)
         try:
-            payload = response.json()
-        except ValueError:
+            payload = json.loads(response.body)
+        except ValueError:   # UnicodeDecodeError is a ValueError too
             payload = None
-        return CallResult(response.status_code, payload, retry_after, "" if payload is not None else "body is not JSON")
+        return CallResult(response.status, payload, retry_after, "" if payload is not None else "body is not JSON")
 
     # -- verifications ------------------------------------------------------------------------
     async def verify(self, request: dict[str, Any]) -> Answer:
@@ -185,10 +175,8 @@ class RegulatorClient:
 
     # -- change feed --------------------------------------------------------------------------
     async def status_changes(self, after: str | None, limit: int) -> CallResult:
-        params: dict[str, Any] = {"limit": limit}
-        if after is not None:
-            params = {"after": after, "limit": limit}
-        return await self._call("GET", STATUS_CHANGES, params, b"")
+        query: dict[str, Any] = {"limit": limit} if after is None else {"after": after, "limit": limit}
+        return await self._call("GET", STATUS_CHANGES, query, b"")
 
     # -- dispositions -------------------------------------------------------------------------
     async def report(self, body: str) -> CallResult:

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS listings (
 CREATE INDEX IF NOT EXISTS listings_by_cert ON listings (cert_no, state);
 CREATE INDEX IF NOT EXISTS listings_by_state ON listings (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS listings_by_merchant ON listings (merchant_id, state);
+CREATE INDEX IF NOT EXISTS listings_by_age ON listings (basis, state, verified_epoch);
 
 CREATE TABLE IF NOT EXISTS verification_records (
     record_id      INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -206,6 +207,16 @@ class Store:
     def listing(self, listing_id: str) -> Listing | None:
         row = self._one(f"{_LISTING_SELECT} WHERE listing_id = ?", (listing_id,))
         return Listing(*row) if row else None
+
+    def listings_by_id(self, listing_ids: list[str]) -> dict[str, Listing]:
+        found: dict[str, Listing] = {}
+        for start in range(0, len(listing_ids), 500):   # SQLite's limit on parameters per statement
+            chunk = listing_ids[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self._all(f"{_LISTING_SELECT} WHERE listing_id IN ({marks})", tuple(chunk)):
+                listing = Listing(*row)
+                found[listing.listing_id] = listing
+        return found
 
     def update_listing(self, listing_id: str, **changes: Any) -> None:
         if not changes:

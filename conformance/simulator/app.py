@@ -43,6 +43,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 _JSON = (b"content-type", b"application/json")
 _resetting: contextvars.ContextVar[bool] = contextvars.ContextVar("ccc_sim_resetting", default=False)
 _INCOMPLETE = "ASGI callable returned without completing response."
+_HARD_BODY_CAP = 8 * 1024 * 1024  # beyond this a body is not kept even for its signature check
 
 
 class _QuietInjectedResets(logging.Filter):
@@ -53,6 +54,7 @@ class _QuietInjectedResets(logging.Filter):
 
 
 _filter_installed = False
+_log = logging.getLogger("conformance.simulator")
 
 
 def _install_log_filter() -> None:
@@ -146,8 +148,8 @@ class RegulatorApp:
             else:
                 try:
                     doc = json.loads(body)
-                except ValueError as exc:
-                    errors = [f"/: body is not JSON ({exc})"]
+                except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+                    errors = [f"/: body is not JSON ({type(exc).__name__}: {exc})"[:300]]
                 else:
                     errors = self.contract.errors(route.request_schema, doc)
             schema_valid = not errors
@@ -172,14 +174,21 @@ class RegulatorApp:
             shown = "; ".join(errors[:10]) + (f" (and {len(errors) - 10} more)" if len(errors) > 10 else "")
             answer = self._envelope(400, self.contract.bad_request, f"invalid request: {shown}")
         else:
-            answer = self.handlers[route.name](route, doc, query, platform_id, received)
+            try:
+                answer = self.handlers[route.name](route, doc, query, platform_id, received)
+            except Exception as exc:  # a simulator bug: say so in the answer and the capture, keep serving
+                _log.exception("simulator error on %s %s", method, path)
+                answer = self._envelope(500, self.contract.unavailable, f"simulator error: {type(exc).__name__}: {exc}")
         if hit is not None and hit.kind == "latency":
             answer.delay = float(hit.params["seconds"]) + self._rng.uniform(0.0, float(hit.params["jitterSeconds"]))
 
+        # Tuples, not lists: a tuple of bytes/str is dropped from the cyclic GC's tracking, so a long
+        # run's captures do not make every garbage collection slower (and the hot path with it).
         self.sim.store.add_request(RequestCapture(
-            received, route.name, method, path, query_string, raw_headers, body, doc, platform_id, auth.alg,
-            auth.signature_valid, auth.error, header_errors, schema_valid, errors, answer.status, answer.body,
-            hit.kind if hit is not None else None))
+            received, route.name, method, path, query_string, tuple(raw_headers),
+            body[: self.contract.max_body_bytes] if too_large else body, doc, platform_id,
+            auth.alg, auth.signature_valid, auth.error, tuple(header_errors), schema_valid, tuple(errors),
+            answer.status, answer.body, hit.kind if hit is not None else None))
         await self._send(answer, send)
 
     async def _unrouted(self, route: Route | None, received: float, method: str, path: str, query_string: bytes,
@@ -191,8 +200,9 @@ class RegulatorApp:
             answer.headers = ((b"allow", route.method.encode()),)
         platform = next((v.decode("latin-1") for k, v in raw_headers if k == b"x-platform-id"), None)
         self.sim.store.add_request(RequestCapture(
-            received, route.name if route else None, method, path, query_string, raw_headers, body, None, platform,
-            None, None, None, [], None, [], answer.status, answer.body, None))
+            received, route.name if route else None, method, path, query_string, tuple(raw_headers),
+            body[: self.contract.max_body_bytes], None,
+            platform, None, None, None, (), None, (), answer.status, answer.body, None))
         await self._send(answer, send)
 
     # -- route handlers (valid, authenticated requests) ---------------------------------------
@@ -304,21 +314,22 @@ class RegulatorApp:
         return Answer(status, encode({"code": code, "message": message}))
 
     async def _read(self, receive: Receive) -> tuple[bytes, bool]:
+        """The body and whether it is over maxBodyBytes. An oversized body is still read (up to a hard
+        cap) so that its signature can be checked and the refusal be the 400 it deserves."""
         limit = self.contract.max_body_bytes
         message = await receive()
         body: bytes = message.get("body", b"")
         if not message.get("more_body"):
-            return (body[:limit], True) if len(body) > limit else (body, False)
+            return body, len(body) > limit
         chunks = [body]
         size = len(body)
         while message.get("more_body"):
             message = await receive()
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size <= limit:
+            if size <= _HARD_BODY_CAP:
                 chunks.append(chunk)
-        data = b"".join(chunks)
-        return data[:limit], size > limit
+        return b"".join(chunks), size > limit
 
     async def _send(self, answer: Answer, send: Send) -> None:
         if answer.delay > 0:

@@ -50,6 +50,7 @@ class Authenticator:
         self.nonce_memory_seconds = nonce_memory_seconds
         self.algorithms = algorithms
         self._platforms: dict[str, Platform] = {}
+        self._secrets: list[str] = []  # every secret ever registered: a replaced one must stay redacted
         self._lock = threading.Lock()
         # Two generations of nonces, swapped every nonce_memory_seconds: each nonce is remembered at
         # least that long (at most twice), with O(1) work per request and no sweep.
@@ -61,6 +62,9 @@ class Authenticator:
     def register(self, platform: Platform) -> None:
         with self._lock:
             self._platforms[platform.platform_id] = platform
+            if platform.secret and platform.secret not in self._secrets:
+                # Longest first, so that a secret containing another is redacted whole.
+                self._secrets = sorted([*self._secrets, platform.secret], key=len, reverse=True)
 
     def platform(self, platform_id: str) -> Platform | None:
         return self._platforms.get(platform_id)
@@ -70,8 +74,7 @@ class Authenticator:
             return list(self._platforms.values())
 
     def secrets(self) -> list[str]:
-        with self._lock:
-            return [p.secret for p in self._platforms.values() if p.secret]
+        return self._secrets
 
     # -- the checks ---------------------------------------------------------------------------
     def check(self, method: str, path: str, headers: dict[str, str], body: bytes,

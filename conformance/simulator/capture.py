@@ -12,6 +12,7 @@ evidence for MSG-03). Signatures are not secrets and stay.
 from __future__ import annotations
 
 import bisect
+import copy
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -35,9 +36,9 @@ class RequestCapture:
                  "schema_errors", "schema_valid", "seq", "signature_alg", "signature_valid")
 
     def __init__(self, received: float, route: str | None, method: str, path: str, query_string: bytes,
-                 headers: list[tuple[bytes, bytes]], body_bytes: bytes, body: Any, platform_id: str | None,
+                 headers: tuple[tuple[bytes, bytes], ...], body_bytes: bytes, body: Any, platform_id: str | None,
                  signature_alg: str | None, signature_valid: bool | None, auth_error: str | None,
-                 header_errors: list[str], schema_valid: bool | None, schema_errors: list[str],
+                 header_errors: tuple[str, ...], schema_valid: bool | None, schema_errors: tuple[str, ...],
                  response_status: int | None, response_body: bytes | None, fault: str | None) -> None:
         self.seq = 0
         self.received = received
@@ -86,7 +87,7 @@ class RequestCapture:
             "query": dict(parse_qsl(query, keep_blank_values=True)),
             "rawQuery": query,
             "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in self.headers},
-            "body": self.body,
+            "body": copy.deepcopy(self.body),  # the stored body stays as received, whatever readers do
             "bodyText": text,
             "platformId": self.platform_id,
             "signatureAlg": self.signature_alg,

@@ -14,7 +14,6 @@ come from ``conformance.specs``. When jsonschema-rs is missing the Python valida
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +26,6 @@ try:  # jsonschema-rs: a compiled validator; optional, see the module docstring.
     import jsonschema_rs as _rs
 except ImportError:  # pragma: no cover - exercised only where schemathesis is absent
     _rs = None
-
-API_PREFIX_HINT = "/api/"
 
 # Field names the simulator reads or writes, per schema. Checked against specs/ at load time.
 _FIELDS: dict[str, tuple[str, ...]] = {
@@ -102,8 +99,6 @@ class Contract:
         self.route_names = tuple(r.name for r in self.routes)
         self.by_path = {r.path: r for r in self.routes}
         self.by_name = {r.name: r for r in self.routes}
-        webhook = ((doc.get("webhooks") or {}).get("statusChange") or {}).get("post") or {}
-        self.push_schema = _schema_stem(_json_schema_ref(webhook.get("requestBody"))) or "status-change-event"
         self._query_validators = {
             (r.name, name): Draft202012Validator(schema) for r in self.routes for name, schema in r.query.items()
         }
@@ -205,7 +200,3 @@ class Contract:
                 errors.append(f"?{name}: {err.message}")
             values[name] = raw
         return values, errors
-
-    def query_bounds(self, route_name: str, name: str) -> tuple[float, float]:
-        schema = self.by_name[route_name].query.get(name, {})
-        return float(schema.get("minimum", -math.inf)), float(schema.get("maximum", math.inf))

@@ -120,6 +120,7 @@ class Pusher:
     # -- delivery -----------------------------------------------------------------------------
     def deliver(self, event: dict[str, Any], targets: list[PushTarget]) -> None:
         """Push one event to each target, retrying; returns at once. Call in sequence order."""
+        event = dict(event)  # the caller keeps its own copy; this one is evidence
         body = encode(event)
         for target in targets:
             self._submit(self._deliver(event, body, target))

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import random
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from conformance import signing
 from conformance.simulator.contract import Contract
@@ -24,6 +25,8 @@ from conformance.simulator.contract import Contract
 # Certification bodies by their 2-digit code in certificate numbers. profile.md §1 confirms only
 # 01 = CQC (中国质量认证中心), so the registry issues under CQC alone rather than invent codes.
 CERTIFICATION_BODIES = {"01": "中国质量认证中心"}
+
+_T = TypeVar("_T")
 
 _CITIES = ("深圳市", "广州市", "佛山市", "东莞市", "中山市", "珠海市", "宁波市", "杭州市", "苏州市", "无锡市",
            "常州市", "温州市", "台州市", "青岛市", "厦门市", "合肥市", "武汉市", "成都市", "重庆", "天津市",
@@ -54,25 +57,45 @@ _STANDARDS = {
 _LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 
 
-def _model_series(rng: random.Random, product_code: str, count: int) -> list[str]:
+class _Rng:
+    """random.Random with cheap choice/randint: the library's versions cost ~4 µs a call in pure
+    Python, which alone would put 10,000 certificates near a second. Deterministic from the seed."""
+
+    __slots__ = ("_random",)
+
+    def __init__(self, seed: int) -> None:
+        self._random = random.Random(seed).random
+
+    def random(self) -> float:
+        return self._random()
+
+    def pick(self, items: Sequence[_T]) -> _T:
+        return items[int(self._random() * len(items))]
+
+    def between(self, low: int, high: int) -> int:
+        """An integer in [low, high]."""
+        return low + int(self._random() * (high - low + 1))
+
+
+def _model_series(rng: _Rng, product_code: str, count: int) -> list[str]:
     """Several models of one series, in the family's usual shape (BCD-215WTM, KFR-35GW/…, …)."""
     family = product_code[:2]
-    letters = "".join(rng.choice(_LETTERS) for _ in range(2))
+    letters = "".join(rng.pick(_LETTERS) for _ in range(2))
     out: list[str] = []
     while len(out) < count:
-        variant = rng.choice(_LETTERS) + str(rng.randint(1, 9))
+        variant = rng.pick(_LETTERS) + str(rng.between(1, 9))
         if product_code == "0701":
-            model = f"BCD-{rng.randrange(120, 650, 5)}{letters}{variant}"
+            model = f"BCD-{rng.between(24, 129) * 5}{letters}{variant}"
         elif product_code == "0703":
-            model = f"KFR-{rng.choice((26, 32, 35, 50, 72))}GW/{letters}{rng.randint(10, 99)}{variant}"
+            model = f"KFR-{rng.pick((26, 32, 35, 50, 72))}GW/{letters}{rng.between(10, 99)}{variant}"
         elif product_code == "0714":
-            model = f"M{rng.randint(1, 9)}-{rng.randint(200, 330)}{letters[0]}{variant}"
+            model = f"M{rng.between(1, 9)}-{rng.between(200, 330)}{letters[0]}{variant}"
         elif family == "01":
-            model = f"{letters}{rng.choice(('VV', 'V-R', 'RVV'))} {rng.randint(2, 5)}×{rng.choice((0.75, 1.0, 1.5, 2.5))}mm²"
+            model = f"{letters}{rng.pick(('VV', 'V-R', 'RVV'))} {rng.between(2, 5)}×{rng.pick((0.75, 1.0, 1.5, 2.5))}mm²"
         elif family == "09":
-            model = f"{letters}{rng.randint(10, 99)}{rng.choice(_LETTERS)}-{rng.randint(100, 999)}{variant}"
+            model = f"{letters}{rng.between(10, 99)}{rng.pick(_LETTERS)}-{rng.between(100, 999)}{variant}"
         else:
-            model = f"{letters}-{rng.randint(100, 9999)}{variant}"
+            model = f"{letters}-{rng.between(100, 9999)}{variant}"
         if model not in out:
             out.append(model)
     return out
@@ -89,11 +112,10 @@ def today_shanghai() -> date:
     return datetime.now(signing.SHANGHAI).date()
 
 
-def _at(day: date, rng: random.Random) -> str:
-    """An RFC 3339 instant on that Shanghai day, during office hours (when registries change)."""
-    moment = datetime(day.year, day.month, day.day, rng.randint(8, 17), rng.randint(0, 59), rng.randint(0, 59),
+def _at(day: date, rng: _Rng, now: datetime) -> str:
+    """An RFC 3339 instant on that Shanghai day, during office hours (when registries change), not after now."""
+    moment = datetime(day.year, day.month, day.day, rng.between(8, 17), rng.between(0, 59), rng.between(0, 59),
                       tzinfo=signing.SHANGHAI)
-    now = datetime.now(signing.SHANGHAI)
     return (moment if moment <= now else now).isoformat(timespec="seconds")
 
 
@@ -101,6 +123,11 @@ def _at(day: date, rng: random.Random) -> str:
 class _Entry:
     record: dict[str, Any]
     encoded: bytes | None = None  # the record as JSON, cached: the hot path answers with it
+
+
+def _copy(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy whose lists (models, standards) are not shared: callers may change what they get."""
+    return {k: (list(v) if isinstance(v, list) else v) for k, v in record.items()}
 
 
 def encode(doc: Any) -> bytes:
@@ -113,7 +140,7 @@ class Registry:
     def __init__(self, contract: Contract, seed: int = 0) -> None:
         self.contract = contract
         self.specs = contract.specs
-        self._rng = random.Random(seed)
+        self._rng = _Rng(seed)
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._next_sequence: dict[str, int] = {}  # per number prefix (year + body + product code)
@@ -124,7 +151,7 @@ class Registry:
     # -- reads --------------------------------------------------------------------------------
     def get(self, certificate_no: str) -> dict[str, Any] | None:
         entry = self._entries.get(certificate_no)
-        return dict(entry.record) if entry else None
+        return _copy(entry.record) if entry else None
 
     def encoded(self, certificate_no: str) -> bytes | None:
         """The record as JSON bytes (cached), or None: the hot path's only registry call."""
@@ -152,7 +179,7 @@ class Registry:
                 continue
             if product_code is not None and e.record["productCode"] != product_code:
                 continue
-            out.append(dict(e.record))
+            out.append(_copy(e.record))
             if limit is not None and len(out) >= limit:
                 break
         return out
@@ -166,6 +193,9 @@ class Registry:
         status = status or self.contract.valid_status
         if status not in self.contract.statuses:
             raise ValueError(f"status {status!r} is not one of {', '.join(self.contract.statuses)}")
+        for name, value in (("models", models), ("standards", standards)):
+            if value is not None and not isinstance(value, list | tuple):
+                raise ValueError(f"{name} must be a list of strings, not {type(value).__name__}")
         product = self.specs.catalogue.get(product_code)
         if product is None:
             raise ValueError(f"product_code {product_code!r} is not in the CCC catalogue (specs/catalogue.yaml)")
@@ -174,20 +204,21 @@ class Registry:
                                    ("productName", product_name), ("issueDate", issue_date),
                                    ("expiryDate", expiry_date), ("standards", standards)) if v is not None}
         years = self.contract.validity_years
-        today = today_shanghai()
+        now = datetime.now(signing.SHANGHAI)
+        today = now.date()
         with self._lock:
             rng = self._rng
             issued, expires = self._dates(rng, status, today, issue_date, expiry_date, years)
-            trade = rng.choice(_TRADES.get(product_code[:2], ("电器",)))
+            trade = rng.pick(_TRADES.get(product_code[:2], ("电器",)))
             holder = self._company(rng, trade)
             maker = holder if rng.random() < 0.6 else self._company(rng, trade)
             record: dict[str, Any] = {
                 "certificateNo": "",
                 "status": status,
-                "statusChangedAt": self._status_changed_at(rng, status, issued, expires, today),
+                "statusChangedAt": self._status_changed_at(rng, status, issued, expires, now),
                 "productCode": product_code,
                 "productName": product_name if product_name is not None else product.name_zh,
-                "models": list(models) if models is not None else _model_series(rng, product_code, rng.randint(2, 5)),
+                "models": list(models) if models is not None else _model_series(rng, product_code, rng.between(2, 5)),
                 "brand": brand if brand is not None else (None if brand_none else self._brand(rng, holder)),
                 "applicant": applicant if applicant is not None else holder[0],
                 "manufacturer": manufacturer if manufacturer is not None else maker[0],
@@ -205,7 +236,7 @@ class Registry:
                 if errors:
                     raise ValueError(f"certificate fields invalid: {'; '.join(errors)}")
             self._entries[record["certificateNo"]] = _Entry(record)
-        return dict(record)
+        return _copy(record)
 
     def issue_many(self, count: int, *, statuses: list[str] | None = None,
                    product_codes: list[str] | None = None) -> list[dict[str, Any]]:
@@ -215,7 +246,7 @@ class Registry:
         out = []
         for i in range(count):
             with self._lock:
-                code = self._rng.choice(codes)
+                code = self._rng.pick(codes)
                 brand_none = self._rng.random() < 0.03
             out.append(self.issue(product_code=code, status=statuses[i % len(statuses)], brand_none=brand_none))
         return out
@@ -236,8 +267,8 @@ class Registry:
             raise ValueError("; ".join(errors[:5]) + (f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""))
         with self._lock:
             for rec in records:
-                self._entries[rec["certificateNo"]] = _Entry(dict(rec))
-        return [dict(r) for r in records]
+                self._entries[rec["certificateNo"]] = _Entry(_copy(rec))
+        return [_copy(r) for r in records]
 
     # -- change -------------------------------------------------------------------------------
     def update(self, certificate_no: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -251,14 +282,14 @@ class Registry:
             entry = self._entries.get(certificate_no)
             if entry is None:
                 raise KeyError(f"no certificate {certificate_no!r} in the simulator's registry")
-            record = {**entry.record, **fields}
+            record = _copy({**entry.record, **fields})
             if "standards" in fields and fields["standards"] is None:  # optional field: None removes it
                 record.pop("standards")
             errors = self.contract.errors("certificate", record)
             if errors:
                 raise ValueError(f"certificate fields invalid: {'; '.join(errors)}")
             self._entries[certificate_no] = _Entry(record)
-        return dict(record)
+        return _copy(record)
 
     def set_status(self, certificate_no: str, status: str, changed_at: str) -> str:
         """Set status and statusChangedAt; returns the previous status. Caller holds no lock."""
@@ -271,7 +302,7 @@ class Registry:
         return previous
 
     # -- helpers (caller holds the lock) -----------------------------------------------------
-    def _dates(self, rng: random.Random, status: str, today: date, issue_date: str | None,
+    def _dates(self, rng: _Rng, status: str, today: date, issue_date: str | None,
                expiry_date: str | None, years: int) -> tuple[date, date]:
         try:
             issued = date.fromisoformat(issue_date) if issue_date else None
@@ -283,51 +314,54 @@ class Registry:
         if issued is None:
             if status == self.contract.expired_status:
                 # Expired: issued more than `years` ago, so the expiry date is already past.
-                issued = _add_years(today, -years) - timedelta(days=rng.randint(1, 700))
+                issued = _add_years(today, -years) - timedelta(days=rng.between(1, 700))
             else:
                 # In force by date: issued within the last years-1, so at least a year remains.
-                issued = today - timedelta(days=rng.randint(1, 365 * (years - 1)))
+                issued = today - timedelta(days=rng.between(1, 365 * (years - 1)))
         if expires is None:
             expires = _add_years(issued, years) - timedelta(days=1)
         return issued, expires
 
-    def _status_changed_at(self, rng: random.Random, status: str, issued: date, expires: date, today: date) -> str:
+    def _status_changed_at(self, rng: _Rng, status: str, issued: date, expires: date, now: datetime) -> str:
+        today = now.date()
         if status == self.contract.valid_status:
-            return _at(min(issued, today), rng)
+            return _at(min(issued, today), rng, now)
         if status == self.contract.expired_status and expires < today:
-            return _at(expires + timedelta(days=1), rng)
+            return _at(expires + timedelta(days=1), rng, now)
         span = max((min(today, expires) - issued).days, 0)
-        return _at(min(issued + timedelta(days=rng.randint(0, span)), today), rng)
+        return _at(min(issued + timedelta(days=rng.between(0, span)), today), rng, now)
 
-    def _company(self, rng: random.Random, trade: str) -> tuple[str, str, str, str]:
+    def _company(self, rng: _Rng, trade: str) -> tuple[str, str, str, str]:
         """(full name, city, trade name, pinyin) of an invented company."""
-        (a, pa), (b, pb) = rng.sample(_SYLLABLES, 2)
-        city = rng.choice(_CITIES)
-        return f"{city}{a}{b}{trade}{rng.choice(_COMPANY_FORMS)}", city, a + b, pa + pb
+        first = rng.between(0, len(_SYLLABLES) - 1)
+        second = (first + rng.between(1, len(_SYLLABLES) - 1)) % len(_SYLLABLES)  # two different syllables
+        (a, pa), (b, pb) = _SYLLABLES[first], _SYLLABLES[second]
+        city = rng.pick(_CITIES)
+        return f"{city}{a}{b}{trade}{rng.pick(_COMPANY_FORMS)}", city, a + b, pa + pb
 
     @staticmethod
-    def _brand(rng: random.Random, company: tuple[str, str, str, str]) -> str:
+    def _brand(rng: _Rng, company: tuple[str, str, str, str]) -> str:
         return company[2] if rng.random() < 0.5 else company[3]
 
     @staticmethod
-    def _factory(rng: random.Random, company: tuple[str, str, str, str]) -> str:
+    def _factory(rng: _Rng, company: tuple[str, str, str, str]) -> str:
         roll = rng.random()
         if roll < 0.5:
             return company[0]
         if roll < 0.8:
-            return f"{company[0]}{rng.choice(_DISTRICTS)}分公司"
-        return f"{company[0]}第{rng.choice('一二三')}工厂"
+            return f"{company[0]}{rng.pick(_DISTRICTS)}分公司"
+        return f"{company[0]}第{rng.pick('一二三')}工厂"
 
-    def _new_number(self, rng: random.Random, year: int, body: str, product_code: str) -> str:
+    def _new_number(self, rng: _Rng, year: int, body: str, product_code: str) -> str:
         prefix = f"{year:04d}{body}{product_code}"
         seq = self._next_sequence.get(prefix)
         if seq is None:
             # Start each prefix somewhere in the range so numbers do not all look like …000001.
-            seq = rng.randint(1, 600_000)
+            seq = rng.between(1, 600_000)
         for _ in range(1_000_000):
             seq = seq % 999_999 + 1
             number = f"{prefix}{seq:06d}"
             if number not in self._entries:
-                self._next_sequence[prefix] = seq + rng.randint(1, 29)
+                self._next_sequence[prefix] = seq + rng.between(1, 29)
                 return number
         raise ValueError(f"no free certificate number left for prefix {prefix}")

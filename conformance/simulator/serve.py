@@ -76,8 +76,11 @@ def _banner(sim: Simulator, url: str, platform_id: str, secret: str, generated: 
 
 
 def main(host: str, port: int, platform_id: str | None, platform_secret: str | None, certificates: Path | None,
-         seed: int, notification_url: str | None, signature_alg: str) -> int:
-    """Serve the simulator until interrupted. 0 after a clean stop, 3 on a usage or configuration error."""
+         seed: int | None, notification_url: str | None, signature_alg: str) -> int:
+    """Serve the simulator until interrupted. 0 after a clean stop, 3 on a usage or configuration error.
+
+    ``seed`` None means 0: the demo registry is the same from one run to the next unless asked otherwise.
+    """
     try:
         sim, loaded = _prepare(platform_id, platform_secret, certificates, seed, notification_url, signature_alg)
     except ServeError as exc:
@@ -120,10 +123,10 @@ def main(host: str, port: int, platform_id: str | None, platform_secret: str | N
     return 0
 
 
-def _prepare(platform_id: str | None, platform_secret: str | None, certificates: Path | None, seed: int,
+def _prepare(platform_id: str | None, platform_secret: str | None, certificates: Path | None, seed: int | None,
              notification_url: str | None, signature_alg: str) -> tuple[Simulator, int]:
     """The simulator to serve and how many certificates came from the file."""
-    sim = Simulator(seed=seed)
+    sim = Simulator(seed=seed or 0)
     if signature_alg not in sim.contract.algorithms:
         raise ServeError(f"--signature-alg {signature_alg!r} is not one of {', '.join(sim.contract.algorithms)}")
     if platform_secret is not None and not platform_secret:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import random
+import threading
 import time
 import unicodedata
 import uuid
@@ -21,7 +22,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from conformance import signing, specs
 from conformance.context import RunContext
-from conformance.platform_client import Observation, PlatformClient, wait_until
+from conformance.platform_client import Observation, PlatformClient, UnexpectedAnswer, wait_until
 from conformance.testdata import DataFactory
 
 
@@ -170,6 +171,7 @@ class StatusChangeRoute:
     allowance: float    # seconds from the change to the takedown, harness tolerance included
     deadline: float     # the declared takedownDeadlineSeconds: the limit a measurement reports
     how: str            # the reading behind ``allowance``, for messages
+    by_event: bool = True  # the change reaches the platform as an event (pushed or polled)
 
 
 def status_change_route(ccc: RunContext, *, push: bool | None = None) -> StatusChangeRoute:
@@ -192,7 +194,7 @@ def status_change_route(ccc: RunContext, *, push: bool | None = None) -> StatusC
     interval = float(t["reverificationIntervalSeconds"])
     return StatusChangeRoute(False, interval + deadline + tol, deadline,
                              f"re-verification only: reverificationIntervalSeconds {interval:g} + "
-                             f"takedownDeadlineSeconds {deadline:g} + tolerance {tol:g}")
+                             f"takedownDeadlineSeconds {deadline:g} + tolerance {tol:g}", by_event=False)
 
 
 @dataclass
@@ -221,31 +223,54 @@ def watch_listings(platform: PlatformClient, listing_ids: list[str], condition: 
     or ``timeout`` seconds after ``start`` pass. Listings that met it are not read again. The last
     round starts after the timeout, so an unmet listing has a read sent after the deadline: a miss is
     demonstrated, never inferred from a slow round. Also serves "nothing happens for a while": pass
-    the violation as the condition and expect nothing satisfied."""
+    the violation as the condition and expect nothing satisfied.
+
+    A read answered with a 5xx is a lost observation, not a verdict (availability is AVL's to judge):
+    it is retried in the next round; only when no read of a listing succeeds after the deadline is
+    the last such answer raised."""
     step = float(specs.load().param("pollStepSeconds"))
     sightings = {lid: ListingSighting(lid) for lid in listing_ids}
     pending = list(listing_ids)
 
-    def read(listing_id: str) -> tuple[str, float, dict[str, Any], float]:
+    def read(listing_id: str) -> tuple[str, float, dict[str, Any] | UnexpectedAnswer, float]:
         sent = time.monotonic()
-        view = platform.get_listing(listing_id)
+        try:
+            view: dict[str, Any] | UnexpectedAnswer = platform.get_listing(listing_id)
+        except UnexpectedAnswer as exc:
+            if not is_server_error_answer(exc):
+                raise
+            view = exc
         return listing_id, sent, view, time.monotonic()
 
+    lost: dict[str, UnexpectedAnswer] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(pending)))) as pool:
         while pending:
             round_started = time.monotonic()
             for listing_id, sent, view, answered in pool.map(read, pending):
                 s = sightings[listing_id]
+                if isinstance(view, UnexpectedAnswer):
+                    lost[listing_id] = view
+                    continue
+                lost.pop(listing_id, None)
                 s.value = view
                 if condition(view):
                     s.satisfied, s.seen_after = True, answered - start
                 else:
                     s.missed_at = sent - start
             pending = [lid for lid in pending if not sightings[lid].satisfied]
-            if not pending or round_started - start >= timeout:
+            if not pending or (round_started - start >= timeout and not lost):
                 break
-            time.sleep(min(step, max(0.0, start + timeout - time.monotonic())))
+            if round_started - start >= timeout + step * 20:  # 5xx after 5xx past the deadline: give up
+                raise next(iter(lost.values()))
+            time.sleep(min(step, max(0.0, start + timeout - time.monotonic())) if not lost else step)
     return sightings
+
+
+def is_server_error_answer(exc: UnexpectedAnswer) -> bool:
+    """Whether an UnexpectedAnswer of the platform client was a 5xx (its ``observed`` carries the status)."""
+    observed = exc.observed if isinstance(exc.observed, dict) else {}
+    status = observed.get("status")
+    return isinstance(status, int) and status >= 500
 
 
 def create_listings_concurrently(platform: PlatformClient, data: DataFactory, field_sets: list[dict[str, Any]],
@@ -323,32 +348,23 @@ def normalised_certificate_text(raw: str | None) -> str | None:
                    if not ch.isspace() and unicodedata.category(ch) != "Pd" and ch not in "\u2212\u00ad")
 
 
-def status_change_deadline(ccc: RunContext) -> float:
-    """How long a status change may take to reach a listing on sale: the takedown deadline when the
-    platform hears of changes (push or change feed), else its next periodic re-verification; plus the
-    harness's tolerance."""
-    timing = ccc.timing
-    hears = ccc.claims("statusPush") or ccc.claims("changeFeedPolling")
-    seconds = timing["takedownDeadlineSeconds"] if hears else timing["reverificationIntervalSeconds"]
-    return float(seconds) + float(specs.load().param("measurementToleranceSeconds"))
-
-
 def take_down_by_status_change(platform: PlatformClient, sim: Any, ccc: RunContext, listing_id: str,
                                certificate_no: str, status: str, reason: str = "conformance test") -> Observation:
-    """Change the certificate's status at the regulator (event in the feed, pushed) and wait until the
-    listing is TAKEN_DOWN. For tests whose requirement is not the takedown itself: callers put this in
-    a ``precondition`` block and check ``satisfied``."""
+    """Change the certificate's status at the regulator (the way the ICS says changes reach the platform:
+    ``status_change_route``) and wait until the listing is TAKEN_DOWN. For tests whose requirement is not
+    the takedown itself: callers put this in a ``precondition`` block and check ``satisfied``."""
     taken_down = specs.load().vocab.listingState.TAKEN_DOWN
+    route = status_change_route(ccc)
     t0 = time.monotonic()
-    sim.set_status(certificate_no, status, reason=reason)
-    return platform.wait_listing(listing_id, lambda x: x.get("state") == taken_down, status_change_deadline(ccc),
-                                 start=t0)
+    sim.set_status(certificate_no, status, reason=reason, push=route.push)
+    return platform.wait_listing(listing_id, lambda x: x.get("state") == taken_down, route.allowance, start=t0)
 
 
 def create_listings_on_sale(platform: PlatformClient, data: DataFactory, ccc: RunContext,
                             field_sets: list[dict[str, Any]], *, workers: int = 8) -> list[dict[str, Any]]:
-    """Create listings that match valid certificates and wait until every one is ON_SALE (within the
-    declared decision time). Meant for set-up: call it inside ``precondition``; returns the views."""
+    """Create listings that match valid certificates and wait until every one is ON_SALE. Meant for set-up
+    (call it inside ``precondition``), so it is not a judgement of the decision time: it allows twice
+    the declared one, so a platform busy with a parallel bulk test still gives the test a verdict."""
     on_sale = specs.load().vocab.listingState.ON_SALE
     t0 = time.monotonic()
     created = create_listings_concurrently(platform, data, field_sets, workers=workers)
@@ -356,10 +372,114 @@ def create_listings_on_sale(platform: PlatformClient, data: DataFactory, ccc: Ru
     undecided = [lid for lid, v in views.items() if v.get("state") != on_sale]
     if undecided:
         seen = watch_listings(platform, undecided, lambda v: v.get("state") == on_sale,
-                              listing_decision_deadline(ccc), start=t0, workers=workers)
+                              2 * listing_decision_deadline(ccc), start=t0, workers=workers)
         views.update({lid: s.value for lid, s in seen.items() if s.value is not None})
         not_on_sale = [listing_brief(s.value) for s in seen.values() if not s.satisfied]
         if not_on_sale:
             raise AssertionError(f"{len(not_on_sale)} of {len(field_sets)} listings with valid certificates did "
                                  f"not go on sale in time; first: {not_on_sale[:3]}")
     return [views[str(c["listingId"])] for c in created]
+
+
+def run_concurrently(*calls: Callable[[], Any]) -> list[Any]:
+    """Run independent parts of one test at the same time (their waits overlap instead of adding up);
+    results in order. An exception in a part (a failed check, an inconclusive precondition) is raised
+    here, the first part's first."""
+    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [f.result() for f in futures]
+
+
+class ListingHistoryRecorder:
+    """Keeps each recorded listing's sequence of distinct (state, reasonCode): the actions a platform took,
+    for judging what it reported (RPT-02). A background thread reads the listings every pollStepSeconds,
+    and while the recorder is active every read the test makes through ``platform.get_listing`` (e.g.
+    by ``watch_listings``) is recorded too, so a state the test waited for is always in the history.
+    Reads of one listing are serialised, so the history keeps the platform's order."""
+
+    def __init__(self, platform: PlatformClient) -> None:
+        self.platform = platform
+        self.step = float(specs.load().param("pollStepSeconds"))
+        self._histories: dict[str, list[tuple[str | None, str | None]]] = {}
+        self._read_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="listing-history", daemon=True)
+        self._original_get: Callable[[str], dict[str, Any]] | None = None
+        self.reads = 0
+
+    def __enter__(self) -> ListingHistoryRecorder:
+        # An instance attribute shadows the method: every caller of platform.get_listing is recorded.
+        self._original_get = self.platform.get_listing
+        self.platform.get_listing = self._recorded_get  # type: ignore[method-assign]
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # A test already failing or inconclusive keeps its own verdict; the recorder's trouble is secondary.
+        self.stop(raise_error=exc_type is None)
+
+    def stop(self, *, raise_error: bool = True) -> None:
+        """Take one last look at every listing, stop recording, and raise what the thread met."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join()
+            try:
+                if raise_error and self._error is None:
+                    self._look()
+            finally:
+                if "get_listing" in vars(self.platform):
+                    del self.platform.get_listing
+        if raise_error and self._error is not None:
+            raise self._error
+
+    def add(self, view: dict[str, Any]) -> None:
+        """Start recording a listing from a view already seen (e.g. the create answer); a listing
+        already recorded keeps its history (the view may be older than what was read since)."""
+        listing_id = str(view["listingId"])
+        with self._lock:
+            if listing_id not in self._histories:
+                self._histories[listing_id] = [(view.get("state"), view.get("reasonCode"))]
+                self._read_locks[listing_id] = threading.Lock()
+
+    def history(self, listing_id: str) -> list[tuple[str | None, str | None]]:
+        with self._lock:
+            return list(self._histories.get(listing_id, []))
+
+    def _recorded_get(self, listing_id: str) -> dict[str, Any]:
+        assert self._original_get is not None
+        read_lock = self._read_locks.get(listing_id)
+        if read_lock is None:  # not recorded: a plain read
+            return self._original_get(listing_id)
+        with read_lock:
+            view = self._original_get(listing_id)
+            self._note(listing_id, view)
+            self.reads += 1
+        return view
+
+    def _note(self, listing_id: str, view: dict[str, Any]) -> None:
+        entry = (view.get("state"), view.get("reasonCode"))
+        with self._lock:
+            history = self._histories[listing_id]
+            if not history or history[-1] != entry:
+                history.append(entry)
+
+    def _look(self) -> None:
+        with self._lock:
+            ids = list(self._histories)
+        for listing_id in ids:
+            self._recorded_get(listing_id)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._look()
+            except UnexpectedAnswer as exc:
+                if not is_server_error_answer(exc):  # a 5xx is a lost look (see watch_listings)
+                    self._error = exc
+                    return
+            except BaseException as exc:  # kept for stop() to raise in the test's own thread
+                self._error = exc
+                return
+            self._stop.wait(self.step)

@@ -22,6 +22,7 @@ from conformance.suite._helpers import (
     listing_brief,
     listing_decision_deadline,
     normalised_certificate_text,
+    scoped_simulator_fault,
     take_down_by_status_change,
     unknown_certificate_no,
     verification_captures_for,
@@ -65,6 +66,19 @@ def _record_problems(records: list[dict[str, Any]], captures: list[dict[str, Any
     return problems
 
 
+def _answered_outcome(capture: dict[str, Any]) -> str | None:
+    """The outcome a record of this query must carry: the status the regulator answered, NOT_FOUND, or
+    UNAVAILABLE for anything else (error, fault, unknown status)."""
+    response = capture.get("response") or {}
+    body = response.get("body") if isinstance(response.get("body"), dict) else {}
+    if capture.get("fault") or response.get("status") != 200:
+        return V.verificationOutcome.UNAVAILABLE
+    if body.get("code") == V.regulatorResultCode.NOT_FOUND:
+        return V.verificationOutcome.NOT_FOUND
+    status = (body.get("certificate") or {}).get("status")
+    return status if status in S.codes("verificationOutcome") else V.verificationOutcome.UNAVAILABLE
+
+
 @pytest.mark.requirement("AUD-01")
 @pytest.mark.parametrize("case", ["valid", "revoked", "not-found"])
 def test_every_verification_is_recorded(case: str, platform: PlatformClient, data: DataFactory, sim: Any,
@@ -73,33 +87,29 @@ def test_every_verification_is_recorded(case: str, platform: PlatformClient, dat
     if case == "not-found":
         number = unknown_certificate_no(sim, category["productCode"])
         fields = data.listing(None, category, certificateNo=number, brand=data.brand(), model=data.model())
-        outcome, state, reason = V.verificationOutcome.NOT_FOUND, V.listingState.INTERCEPTED, V.reasonCode.CERT_NOT_FOUND
     else:
-        status = S.valid_status() if case == "valid" else V.certificateStatus.REVOKED
-        cert = data.certificate(category, status=status)
+        cert = data.certificate(category, status=S.valid_status() if case == "valid" else V.certificateStatus.REVOKED)
         number, fields = cert["certificateNo"], data.listing(cert, category)
-        outcome = status
-        state = V.listingState.ON_SALE if case == "valid" else V.listingState.INTERCEPTED
-        reason = S.reason_for_status(status)
-    with precondition(f"the listing is decided {state}"):
-        listing, _ = create_and_await_decision(platform, data, ccc, fields)
-        expect(listing.get("state") == state, state, observed=listing_brief(listing))
+    with precondition("the listing is decided"):
+        listing, obs = create_and_await_decision(platform, data, ccc, fields)
+        expect(obs.satisfied, "decided", observed=listing_brief(listing))
     lid = str(listing["listingId"])
     captures = verification_captures_for(sim, fields["merchantId"], lid)
     with precondition("the simulator received the platform's query"):
         expect(captures, "at least one verification request", observed=[])
     records = _records_covering(platform, lid, {_request_id(c) for c in captures}, listing_decision_deadline(ccc))
     problems = _record_problems(records, captures, lid, number)
+    # The record of the query that decided the listing: the regulator's answer, and the decision taken.
     first = next((r for r in records if r.get("requestId") == _request_id(captures[0])), None)
+    want = {"outcome": _answered_outcome(captures[0]), "decision": listing.get("state"),
+            "reasonCode": listing.get("reasonCode")}
     if first is not None:
-        got = {k: first.get(k) for k in ("outcome", "decision", "reasonCode")}
-        want = {"outcome": outcome, "decision": state, "reasonCode": reason}
+        got = {k: first.get(k) for k in want}
         if got != want:
             problems.append(f"record of the first query: {got}, expected {want}")
     expect(not problems, "every verification must be recorded with its time, listing, certificate number, the "
            "requestId sent, the regulator's outcome, the decision and the reason",
-           expected={"requestIds": [_request_id(c) for c in captures], "outcome": outcome, "decision": state,
-                     "reasonCode": reason},
+           expected={"requestIds": [_request_id(c) for c in captures], **want},
            observed={"problems": problems, "records": records})
 
 
@@ -111,20 +121,16 @@ def test_failed_query_attempt_is_recorded_as_unavailable(platform: PlatformClien
     fields = data.listing(cert, category)
     merchant = fields["merchantId"]
     deadline = listing_decision_deadline(ccc)
-    fault = sim.add_fault("http-error", match={"merchantId": merchant})
-    try:
+    with scoped_simulator_fault(sim, "http-error", match={"merchantId": merchant}):
         listing = data.remember_listing(platform.create_listing(fields))
         with precondition("the platform's query met the regulator's error"):
             failed = await_simulator_captures(sim, "verifications", {"merchantId": merchant}, deadline,
                                               enough=lambda caps: any(c.get("fault") for c in caps))
             expect(failed.satisfied, "a failed query attempt", observed=[c.get("body") for c in failed.value])
-    finally:
-        sim.remove_fault(fault)
     lid = str(listing["listingId"])
-    recovered = time.monotonic()
-    with precondition("after the regulator recovers the listing is decided ON_SALE"):
-        obs = platform.wait_listing(lid, lambda x: x.get("state") == V.listingState.ON_SALE, deadline, start=recovered)
-        expect(obs.satisfied, "on sale", observed=listing_brief(obs.value))
+    # Give the platform its retry after recovery, so the records hold the failed and the good attempt;
+    # whether it decides in time is RES-01's question, not this one's.
+    platform.wait_listing(lid, lambda x: x.get("state") == V.listingState.ON_SALE, deadline, start=time.monotonic())
     captures = verification_captures_for(sim, merchant, lid)
     failed_ids = {_request_id(c) for c in captures if c.get("fault")}
     records = _records_covering(platform, lid, {_request_id(c) for c in captures}, deadline)
@@ -134,8 +140,6 @@ def test_failed_query_attempt_is_recorded_as_unavailable(platform: PlatformClien
         if rec.get("requestId") in failed_ids and rec.get("outcome") != unavailable:
             problems.append(f"record of the failed attempt {rec.get('requestId')}: outcome {rec.get('outcome')!r}, "
                             f"expected {unavailable}")
-    if not any(r.get("outcome") == S.valid_status() for r in records):
-        problems.append("no record of the successful query after recovery")
     expect(not problems, f"a failed query attempt must be recorded too, with outcome {unavailable}",
            expected={"failedRequestIds": sorted(failed_ids), "outcome": unavailable},
            observed={"problems": problems, "records": records,

@@ -4,16 +4,15 @@ of the ICS (conformance.ics), and ICS-02 by comparing what the ICS declares with
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 
-from conformance import ics, signing, specs
+from conformance import ics, specs
 from conformance.checks import expect, fail, inconclusive
 from conformance.context import RunContext
 from conformance.platform_client import Notifier, PlatformClient, wait_until
-from conformance.suite._helpers import unknown_certificate_no
+from conformance.suite._helpers import forged_status_event, unknown_certificate_no
 from conformance.testdata import DataFactory
 from conformance.verdicts import codes
 
@@ -41,9 +40,8 @@ def test_ics_static_review(rid: str, ccc: RunContext) -> None:
 def test_declared_push_endpoint_accepts_a_signed_event(notifier: Notifier, data: DataFactory, sim: Any) -> None:
     # An event about a certificate no listing uses: it must be accepted (2xx) and can change nothing.
     number = unknown_certificate_no(sim, data.category()["productCode"])
-    event = {"eventId": str(uuid.uuid4()), "sequence": 1, "certificateNo": number,
-             "previousStatus": S.valid_status(), "status": V.certificateStatus.SUSPENDED,
-             "effectiveAt": signing.now_rfc3339(), "reason": "conformance ICS-02: declared push is accepted"}
+    event = forged_status_event(number, V.certificateStatus.SUSPENDED, previous=S.valid_status(),
+                                reason="conformance ICS-02: declared push is accepted")
     r = notifier.send(event)
     expect(200 <= r.status_code < 300, "the ICS declares statusPush: a correctly signed event sent to the "
            "declared notification URL must be accepted (2xx)", expected="2xx",

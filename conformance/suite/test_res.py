@@ -13,18 +13,20 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
+import httpx
 import pytest
 
 from conformance import specs
 from conformance.checks import expect, inconclusive, precondition
 from conformance.context import RunContext
-from conformance.platform_client import PlatformClient
+from conformance.platform_client import PlatformClient, wait_until
 from conformance.suite._helpers import (
     create_listings_concurrently,
     create_listings_on_sale,
     listing_brief,
     listing_decision_deadline,
     received_epoch,
+    run_concurrently,
     scoped_simulator_fault,
     watch_listings,
 )
@@ -68,7 +70,8 @@ def _new_listings_stay_provisional(ccc: RunContext, sim: Any, platform: Platform
             active.enter_context(scoped_simulator_fault(sim, kind, match={"merchantId": merchant},
                                                         params=faults[kind] or None))
         t0 = time.monotonic()
-        created = create_listings_concurrently(platform, data, field_sets)
+        with precondition("the platform accepts the new listings"):
+            created = create_listings_concurrently(platform, data, field_sets)
         kind_of = {str(c["listingId"]): kind for c, kind in zip(created, plan, strict=True)}
         # The violation is the condition: nothing may satisfy it before the decision deadline passes.
         left = watch_listings(platform, list(kind_of), lambda v: not _provisional(v), decision, start=t0)
@@ -129,9 +132,7 @@ def test_res02_outage_during_reverification_takes_no_valid_listing_off_sale(ccc:
                                                                           platform: PlatformClient,
                                                                           data: DataFactory, measure: Any) -> None:
     interval = float(ccc.timing["reverificationIntervalSeconds"])
-    # One interval for a re-verification to meet the fault, then a decision period in which a platform
-    # that treats the failure as "not valid" would act on it.
-    window = interval + listing_decision_deadline(ccc)
+    window = interval + listing_decision_deadline(ccc)  # the longest the observation below can take
     kinds = {"http-error": {"status": 503}, "malformed-json": {}}
     with precondition("listings on sale with valid certificates"):
         category = data.category()
@@ -145,20 +146,36 @@ def test_res02_outage_during_reverification_takes_no_valid_listing_off_sale(ccc:
             active.enter_context(scoped_simulator_fault(sim, kind, match={"certificateNo": cert["certificateNo"]},
                                                         params=kinds[kind] or None))
         t0 = time.monotonic()
-        left = watch_listings(platform, list(kind_of), lambda v: v.get("state") != V.listingState.ON_SALE, window,
-                              start=t0)
+
+        def faulted() -> dict[str, int]:
+            return {k: sum(1 for c in sim.captures(route="verifications",
+                                                   match={"certificateNo": certs[k]["certificateNo"]})
+                           if c.get("fault"))
+                    for k in kinds}
+
+        def look() -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+            return {lid: platform.get_listing(lid) for lid in kind_of}, faulted()
+
+        def off_sale(views: dict[str, dict[str, Any]]) -> dict[str, Any]:
+            return {kind_of[lid]: listing_brief(v) for lid, v in views.items()
+                    if v.get("state") != V.listingState.ON_SALE}
+
+        # Until a re-verification of each certificate met its fault (at most one interval), then one
+        # decision period more, in which a platform that takes "no answer" for "not valid" would act.
+        first = wait_until(look, lambda x: bool(off_sale(x[0])) or all(x[1].values()), interval + TOLERANCE,
+                           start=t0)
+        views, met = first.value
+        off = off_sale(views)
+        if not off and all(met.values()):
+            later = watch_listings(platform, list(kind_of), lambda v: v.get("state") != V.listingState.ON_SALE,
+                                   listing_decision_deadline(ccc), start=time.monotonic())
+            off = {kind_of[lid]: listing_brief(x.value) for lid, x in later.items() if x.satisfied}
         measure("outageObservedSeconds", round(time.monotonic() - t0, 3), "s")
-        off = {kind_of[lid]: {"listing": listing_brief(s.value), "afterSeconds": _r(s.seen_after)}
-               for lid, s in left.items() if s.satisfied}
         expect(not off,
                "during a regulator outage (or unusable answers) at re-verification, a listing with a valid "
                "certificate was taken off sale",
                expected={"state": V.listingState.ON_SALE, "duringSeconds": window}, observed=off)
         with precondition(f"the platform re-verified during the outage (every {interval:g} s by its ICS)"):
-            met = {k: sum(1 for c in sim.captures(route="verifications",
-                                                  match={"certificateNo": certs[k]["certificateNo"]})
-                          if c.get("fault"))
-                   for k in kinds}
             expect(all(met.values()), "no re-verification met the fault, so the outage was not exercised",
                    observed=met)
 
@@ -183,7 +200,8 @@ def test_res04_retry_after_is_honoured(ccc: RunContext, sim: Any, platform: Plat
     with scoped_simulator_fault(sim, "rate-limited", match={"merchantId": merchant},
                                 params={"retryAfterSeconds": retry_after}):
         t0 = time.monotonic()
-        create_listings_concurrently(platform, data, [fields])
+        with precondition("the platform accepts the new listing"):
+            create_listings_concurrently(platform, data, [fields])
         # The 429 pauses all of the platform's calls (profile), other tests' too: keep it to one.
         first = _wait_captures(sim, merchant, 1, listing_decision_deadline(ccc), start=t0)
     with precondition("the platform asked the regulator and met the 429"):
@@ -230,10 +248,10 @@ def test_res04_retries_back_off_without_hammering(ccc: RunContext, sim: Any, pla
         fields = data.listing(data.certificate(category), category, merchant=merchant)
     with scoped_simulator_fault(sim, "http-error", match={"merchantId": merchant}, params={"status": 503}):
         t0 = time.monotonic()
-        create_listings_concurrently(platform, data, [fields])
-        # A full decision period of failures, enough attempts to see the waits' shape: poll until the
-        # period's end for a count no platform reaches.
-        _wait_captures(sim, merchant, 10**6, listing_decision_deadline(ccc), start=t0)
+        with precondition("the platform accepts the new listing"):
+            create_listings_concurrently(platform, data, [fields])
+        # Enough attempts to see the waits' shape (growth up to the cap), or a full decision period.
+        _wait_captures(sim, merchant, _BACKOFF_ATTEMPTS, listing_decision_deadline(ccc), start=t0)
         attempts = [c for c in _verification_attempts(sim, merchant) if c.get("fault")]
     times = _attempt_times(attempts)
     waits = [round(b - a, 3) for a, b in itertools.pairwise(times)]
@@ -243,17 +261,31 @@ def test_res04_retries_back_off_without_hammering(ccc: RunContext, sim: Any, pla
         inconclusive(f"the platform tried {len(times)} time(s) in {listing_decision_deadline(ccc):g} s: too few "
                      "to judge its waits")
     too_short = [w for w in waits if w < floor]
-    too_long = [w for w in waits if w > cap + TOLERANCE]
     # "Grow": no wait collapses below half the one before, unless it is at the cap already (jitter).
     collapsed = [(a, b) for a, b in itertools.pairwise(waits) if b < 0.5 * a and b < 0.5 * cap]
     expect(not too_short and not collapsed,
            "the platform retried a failing verification without backing off",
            expected={"eachWaitAtLeastSeconds": floor, "waitsGrowUpToSeconds": round(cap, 3)},
            observed={"waits": waits, "tooShort": too_short, "collapsed": collapsed})
+    too_long = [w for w in waits if w > cap + TOLERANCE]
+    if too_long and _rate_limited_meanwhile(sim, attempts):
+        # A 429 to any of the platform's calls pauses them all for its Retry-After (profile), and
+        # other tests share the platform: a longer wait is then the profile's rule, not a fault.
+        measure("retryWaitCapCheck", "skipped: a 429 was answered to the platform meanwhile")
+        return
     expect(not too_long,
            f"a wait between attempts exceeded listingDecisionSeconds / 3 ({cap:.3f} s) + tolerance with no "
            "Retry-After asking for it",
            expected={"maxWaitSeconds": round(cap, 3)}, observed={"waits": waits, "tooLong": too_long})
+
+
+_BACKOFF_ATTEMPTS = 5
+
+
+def _rate_limited_meanwhile(sim: Any, attempts: list[dict[str, Any]]) -> bool:
+    """Whether the simulator answered any of the platform's verification calls with 429 since ``attempts[0]``."""
+    later = sim.captures(route="verifications", after=int(attempts[0]["seq"]) - 1)
+    return any((c.get("response") or {}).get("status") == httpx.codes.TOO_MANY_REQUESTS for c in later)
 
 
 @pytest.mark.requirement("RES-04")
@@ -273,7 +305,8 @@ def test_res04_stays_within_rate_limit(ccc: RunContext, sim: Any, platform: Plat
     with scoped_simulator_fault(sim, "rate-limit", match={"merchantId": merchant},
                                 params={"perSecond": per_second, "burst": 1}):
         t0 = time.monotonic()
-        created = create_listings_concurrently(platform, data, field_sets)
+        with precondition("the platform accepts the new listings"):
+            created = create_listings_concurrently(platform, data, field_sets)
         watch_listings(platform, [str(c["listingId"]) for c in created],
                        lambda v: v.get("state") == V.listingState.ON_SALE, listing_decision_deadline(ccc) + 1,
                        start=t0)
@@ -296,16 +329,18 @@ def test_res04_stays_within_rate_limit(ccc: RunContext, sim: Any, platform: Plat
 
 
 @pytest.mark.requirement("RES-05")
-def test_res05_unknown_status_keeps_new_listing_off_sale(ccc: RunContext, sim: Any, platform: PlatformClient,
-                                                         data: DataFactory, measure: Any) -> None:
-    _new_listings_stay_provisional(ccc, sim, platform, data, {"unknown-status": {}}, recovery_extra=None,
-                                   measure=measure)
+def test_res05_unknown_status_fails_closed(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+                                          measure: Any) -> None:
+    # Two situations, run at the same time so their waits overlap: a new listing meets an unknown
+    # status at its first verification; a listing on sale meets one at re-verification.
+    run_concurrently(
+        lambda: _new_listings_stay_provisional(ccc, sim, platform, data, {"unknown-status": {}},
+                                               recovery_extra=None, measure=measure),
+        lambda: _unknown_status_at_reverification(ccc, sim, platform, data, measure))
 
 
-@pytest.mark.requirement("RES-05")
-def test_res05_unknown_status_at_reverification_takes_listing_off_sale(ccc: RunContext, sim: Any,
-                                                                      platform: PlatformClient, data: DataFactory,
-                                                                      measure: Any) -> None:
+def _unknown_status_at_reverification(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+                                      measure: Any) -> None:
     interval = float(ccc.timing["reverificationIntervalSeconds"])
     deadline = float(ccc.timing["takedownDeadlineSeconds"])
     allowance = interval + deadline + TOLERANCE

@@ -333,18 +333,24 @@ def test_edit_of_listing_on_sale_is_verified_again(edited: str, platform: Platfo
         bad = data.certificate(category, status=revoked, models=cert["models"], brand=cert["brand"],
                                applicant=cert["applicant"], manufacturer=cert["manufacturer"],
                                factory=cert["factory"])
-        listing = _listing_on_sale(platform, data, ccc, data.listing(cert, category))
+        fields = data.listing(cert, category)
         edit, reason = {"certificateNo": bad["certificateNo"]}, S.reason_for_status(revoked)
     elif edited == "model":
         cert = data.certificate(category)
-        listing = _listing_on_sale(platform, data, ccc, data.listing(cert, category))
+        fields = data.listing(cert, category)
         edit, reason = {"model": data.model()}, R.MODEL_NOT_COVERED
     else:
         # Out of the catalogue, the revoked number is never queried; moving the listing into the
         # certificate's catalogue category must verify it.
         cert = data.certificate(category, status=revoked)
-        listing = _listing_on_sale(platform, data, ccc, data.listing(cert, data.out_of_catalogue()))
+        fields = data.listing(cert, data.out_of_catalogue())
         edit, reason = {"categoryId": category["categoryId"]}, S.reason_for_status(revoked)
+    with precondition(f"the platform intercepts a new listing as edited with {reason} (VER-04/06 judge that)"):
+        # So that this test judges re-verification on edit only, not the check the edit must fail.
+        control, control_obs = create_and_await_decision(platform, data, ccc, {**fields, **edit})
+        expect(control.get("state") == INTERCEPTED and control.get("reasonCode") == reason,
+               "the control listing was intercepted", observed=_observed(control, control_obs))
+    listing = _listing_on_sale(platform, data, ccc, fields)
     listing_id = str(listing["listingId"])
     t0 = time.monotonic()
     answer = platform.edit_listing(listing_id, edit)
