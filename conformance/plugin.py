@@ -333,7 +333,9 @@ def _finish(item: pytest.Item, phases: dict[str, tuple[str, str | None, Any, Any
                         duration_seconds=time.monotonic() - item.stash.get(_T0, time.monotonic()),
                         message=message, expected=_jsonable(expected), observed=_jsonable(observed),
                         measurements=state.get("measurements", []), evidence=evidence)
-    return result.as_json()
+    # What a test saw may quote a secret (a request echoed back): redact before it leaves the worker.
+    log: ExchangeLog | None = state.get("log")
+    return log.redactor.any(result.as_json()) if log is not None else result.as_json()
 
 
 _T0 = pytest.StashKey[float]()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac as std_hmac
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -64,8 +65,21 @@ def now_rfc3339() -> str:
     return datetime.now(SHANGHAI).isoformat(timespec="milliseconds")
 
 
+# RFC 3339 §5.6 date-time: the offset is Z or ±hh:mm — "+0800" (ISO 8601 basic) is not RFC 3339.
+RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def is_rfc3339(value: object) -> bool:
+    """Strictly RFC 3339 with an offset (what MSG-01 requires of a timestamp)."""
+    return isinstance(value, str) and RFC3339_RE.match(value) is not None and parse_rfc3339(value) is not None
+
+
 def parse_rfc3339(value: str) -> datetime | None:
-    """An aware datetime, or None when the value is not RFC 3339 with an explicit offset."""
+    """An aware datetime, or None when the value has no explicit offset or does not parse.
+
+    Lenient on purpose (ISO 8601 forms such as a "+0800" offset parse): a receiver accepts what is
+    unambiguous and records strict-format problems separately (:func:`is_rfc3339`).
+    """
     if not isinstance(value, str) or len(value) < 20 or value[10] not in "Tt":
         return None
     try:

@@ -124,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     # --fault a,b is the same as --fault a --fault b (the ccc-conformance command forwards either).
     args.fault = [name.strip() for value in args.fault for name in value.split(",") if name.strip()]
     if args.list_faults or "help" in args.fault:
-        print(describe())
+        try:
+            print(describe(), flush=True)
+        except BrokenPipeError:   # `--list-faults | head`: the reader left, which is fine
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     if bad := unknown(args.fault):
         print(f"{PROG}: unknown fault {', '.join(bad)} (known: {', '.join(FAULTS)})", file=sys.stderr)

@@ -18,21 +18,25 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import faults as fault_list
 from .config import Codes, Settings
-from .events import check_event
+from .decision import Basis
+from .events import EventApplier, check_event
 from .listings import ListingService
 from .notifications import NotificationGate
 from .regulator import RegulatorClient
+from .reverification import Reverifier
 from .store import Listing, Store
 from .workers import Workers
 
@@ -183,7 +187,7 @@ def listing_view(listing: Listing) -> dict[str, Any]:
 def consumer_view(listing: Listing, settings: Settings) -> dict[str, Any]:
     """What a buyer sees (specs/schemas/consumer-view.schema.json; VIS-01, VIS-02, TERM-02)."""
     ccc = None
-    if listing.basis == "certificate" and listing.cert_no and listing.last_verified_at \
+    if listing.basis == Basis.CERTIFICATE.value and listing.cert_no and listing.last_verified_at \
             and listing.cert_status in settings.terminology.status_labels:
         label = settings.terminology.status_labels[listing.cert_status]
         if settings.fault("wrong-status-label"):
@@ -194,7 +198,7 @@ def consumer_view(listing: Listing, settings: Settings) -> dict[str, Any]:
 
 
 # -- the application ----------------------------------------------------------------------------
-def create_app(settings: Settings, *, on_ready: Any = None) -> FastAPI:
+def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None) -> FastAPI:
     state: dict[str, Any] = {}
 
     @asynccontextmanager
@@ -202,8 +206,10 @@ def create_app(settings: Settings, *, on_ready: Any = None) -> FastAPI:
         store = Store(settings.db_path)
         regulator = RegulatorClient(settings)
         service = ListingService(settings, store, regulator)
-        workers = Workers(service, poll=settings.poll, reverify=not settings.fault("no-reverification"))
-        state.update(store=store, service=service, gate=NotificationGate(settings, store))
+        events = EventApplier(service, service.reverify_wakeup)
+        workers = Workers(service, Reverifier(service), events, poll=settings.poll,
+                          reverify=not settings.fault("no-reverification"))
+        state.update(store=store, service=service, events=events, gate=NotificationGate(settings, store))
         workers.start()
         # What exists now lives as long as the process: keep it out of the cyclic collector's
         # full collections, whose pauses would otherwise show in the latency tail.
@@ -247,8 +253,15 @@ def create_app(settings: Settings, *, on_ready: Any = None) -> FastAPI:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: ("NOT_FOUND", "no such route"), 405: ("METHOD_NOT_ALLOWED", "method not allowed here")}
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 405:
+            # Starlette's Allow names only the first route that matched the path; a path served by
+            # several routes (GET and PATCH of a listing) must list them all.
+            allowed = sorted({m for route in app.router.routes if isinstance(route, APIRoute)
+                              and route.matches(request.scope)[0] is Match.PARTIAL for m in route.methods})
+            return error_response(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here",
+                                  {"Allow": ", ".join(allowed)})
+        codes = {404: ("NOT_FOUND", "no such route")}
         code, message = codes.get(exc.status_code, ("HTTP_ERROR", str(exc.detail)))
         return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
 
@@ -313,7 +326,7 @@ def create_app(settings: Settings, *, on_ready: Any = None) -> FastAPI:
             checked = check_event(payload, settings.schemas, settings.terminology)
             if checked.event is None or _has_surrogates(payload):
                 return error_response(422, "VALIDATION_FAILED", checked.error or "text must be valid Unicode")
-            outcome = service().apply_event(checked.event, "push")
+            outcome = state["events"].apply(checked.event, "push")
             return JSONResponse({"code": "OK", "message": outcome, "eventId": checked.event["eventId"]})
 
     app.add_middleware(Gatekeeper, settings=settings)

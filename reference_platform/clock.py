@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -62,6 +62,3 @@ def parse_date(value: object) -> date | None:
     except ValueError:
         return None
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,6 +21,9 @@ from .clock import zone
 from .schemacheck import Unsupported, Validator
 
 SPECS_ENV = "CCC_SPECS_DIR"
+# catalogue.yaml's `scheme` values: a product needs a CCC certificate, or a self-declaration filing.
+CERTIFICATE_SCHEME = "certificate"
+SELF_DECLARATION_SCHEME = "self-declaration"
 
 
 class ConfigError(Exception):
@@ -173,7 +176,7 @@ def load_catalogue_schemes(root: Path) -> dict[str, str]:
     for category in doc.get("categories") or []:
         for product in (category or {}).get("products") or []:
             if isinstance(product, dict) and product.get("code"):
-                schemes[str(product["code"])] = str(product.get("scheme") or "certificate")
+                schemes[str(product["code"])] = str(product.get("scheme") or CERTIFICATE_SCHEME)
     return schemes
 
 
@@ -278,7 +281,7 @@ def load_ics(path: Path, schemas: Schemas, catalogue: dict[str, str]) -> Ics:
         code = entry["productCode"]
         # The ICS may say how a product is assessed; otherwise the catalogue does, and a code the
         # catalogue does not list is treated as needing a certificate (the stricter reading).
-        scheme = None if code is None else entry.get("scheme") or catalogue.get(code, "certificate")
+        scheme = None if code is None else entry.get("scheme") or catalogue.get(code, CERTIFICATE_SCHEME)
         categories[entry["categoryId"]] = Category(entry["categoryId"], entry["name"], code, scheme)
     return Ics(
         path=path,
@@ -314,7 +317,6 @@ class Settings:
     specs: Path
     host: str = "127.0.0.1"
     port: int = 8780
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tz(self) -> tzinfo:

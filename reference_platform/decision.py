@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from .clock import parse_date
-from .config import Category, Codes, Terminology
+from .config import SELF_DECLARATION_SCHEME, Category, Codes, Terminology
 from .normalise import NumberCheck, certificate_number, is_blank, name_key, names_match
 
 
@@ -109,7 +109,7 @@ def before_query(sub: Submission, *, self_declaration: bool, checks: Checks) -> 
         if checks.overblock:
             return PreQuery(Basis.NONE, Verdict(False, Codes.NO_CERTIFICATE), None)
         return PreQuery(Basis.OUT_OF_CATALOGUE, ON_SALE, None)
-    if self_declaration and sub.category.scheme == "self-declaration" and not is_blank(sub.self_declaration_no):
+    if self_declaration and sub.category.scheme == SELF_DECLARATION_SCHEME and not is_blank(sub.self_declaration_no):
         return PreQuery(Basis.SELF_DECLARATION, ON_SALE, None)
     if check is NumberCheck.MISSING:
         return PreQuery(Basis.NONE, Verdict(False, Codes.NO_CERTIFICATE), None)

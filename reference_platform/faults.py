@@ -22,7 +22,8 @@ FAULTS: dict[str, str] = {
                      "re-verification does not make up for it (TKD-01, TKD-06)",
     "no-reverification": "never re-verifies listings on sale, so an expiry without an event goes unnoticed (TKD-03)",
     "collateral-takedown": "a takedown by event also takes down the merchant's other listings on sale (TKD-04)",
-    "no-restore": "keeps listings taken down after their suspension is lifted (TKD-05)",
+    "no-restore": "keeps listings taken down for a suspension off sale after it is lifted, and refuses to "
+                  "re-list them on resubmission (TKD-05)",
     "ignore-order": "applies events in arrival order, so an older sequence can override a newer one (TKD-07)",
     "fail-open": "puts new listings on sale while the regulator is unavailable or answers unusably (RES-01, RES-03)",
     "accept-unknown-status": "treats a certificate status outside the code list as valid (RES-05)",

@@ -8,6 +8,7 @@ and (for names) case-folds. Only ASCII digits count as digits.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from enum import Enum
@@ -37,10 +38,12 @@ def compact(text: str) -> str:
     return fold_width(text).translate(_DROP)
 
 
+@functools.lru_cache(maxsize=8192)
 def name_key(text: str | None) -> str:
     """The form names (model, brand, applicant, manufacturer, factory) are compared in.
 
-    Empty for None or a blank value; callers must treat an empty key as matching nothing.
+    Empty for None or a blank value; callers must treat an empty key as matching nothing. Cached:
+    re-verification compares the same certificate's models for every listing on it, all day.
     """
     if not text:
         return ""

@@ -88,7 +88,6 @@ class RegulatorClient:
         self.timeout = settings.profile.regulator_timeout
         self._http = HttpClient(settings.regulator_url, MAX_CONCURRENT_CALLS)
         self._paused_until = 0.0   # time.monotonic() until which a 429 pauses every call
-        self.calls = 0
 
     async def close(self) -> None:
         await self._http.close()
@@ -113,7 +112,6 @@ class RegulatorClient:
             headers.pop("X-Signature")
         if method != "GET":
             headers["Content-Type"] = "application/json"
-        self.calls += 1
         try:
             response = await self._http.request(method, target, headers, body, self.timeout)
         except TimeoutError:

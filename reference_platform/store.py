@@ -17,6 +17,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .config import Codes
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS listings (
     listing_id          TEXT PRIMARY KEY,
@@ -237,11 +239,11 @@ class Store:
 
     def due_pending(self, now: float, limit: int) -> list[Listing]:
         rows = self._all(f"{_LISTING_SELECT} WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-                         ("PENDING_VERIFICATION", now, limit))
+                         (Codes.PENDING, now, limit))
         return [Listing(*r) for r in rows]
 
     def next_pending_time(self) -> float | None:
-        row = self._one("SELECT MIN(next_attempt_at) FROM listings WHERE state = ?", ("PENDING_VERIFICATION",))
+        row = self._one("SELECT MIN(next_attempt_at) FROM listings WHERE state = ?", (Codes.PENDING,))
         return row[0] if row else None
 
     def resume_pending(self, state: str, now: float) -> None:
@@ -250,23 +252,22 @@ class Store:
     def mark_overdue_pending(self, started_before: float, reason: str) -> int:
         """Give undecided listings past their decision deadline the reason they are still off sale."""
         cur = self._run("UPDATE listings SET reason_code = ? WHERE state = ? AND reason_code IS NULL "
-                        "AND pending_since <= ?", (reason, "PENDING_VERIFICATION", started_before))
+                        "AND pending_since <= ?", (reason, Codes.PENDING, started_before))
         return cur.rowcount
 
-    def due_reverification(self, basis: str, states_reasons: list[tuple[str, str | None]], verified_before: float,
-                           limit: int) -> list[Listing]:
-        """Listings of the basis in one of the (state, reason) pairs whose last verification is older."""
+    def due_certificates(self, basis: str, states_reasons: list[tuple[str, str | None]], verified_before: float,
+                         limit: int) -> list[str]:
+        """Certificates with a listing of the basis, in one of the (state, reason) pairs, last verified
+        before the time (or never), the longest-waiting first."""
         clauses = " OR ".join("(state = ? AND reason_code IS ?)" for _ in states_reasons)
         params: list[Any] = [basis]
         for state, reason in states_reasons:
             params += [state, reason]
-        rows = self._all(f"{_LISTING_SELECT} WHERE basis = ? AND ({clauses}) "
-                         "AND (verified_epoch IS NULL OR verified_epoch < ?) ORDER BY verified_epoch LIMIT ?",
+        rows = self._all(f"SELECT cert_no FROM listings WHERE basis = ? AND ({clauses}) AND cert_no IS NOT NULL "
+                         "AND (verified_epoch IS NULL OR verified_epoch < ?) "
+                         "GROUP BY cert_no ORDER BY MIN(IFNULL(verified_epoch, 0)) LIMIT ?",
                          (*params, verified_before, limit))
-        return [Listing(*r) for r in rows]
-
-    def count_by_state(self) -> dict[str, int]:
-        return {state: n for state, n in self._all("SELECT state, COUNT(*) FROM listings GROUP BY state")}
+        return [r[0] for r in rows]
 
     # -- verification records (append-only) ---------------------------------------------------
     def add_record(self, record: Record) -> None:

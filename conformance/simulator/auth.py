@@ -99,6 +99,10 @@ class Authenticator:
         parsed_ts = signing.parse_rfc3339(timestamp) if timestamp else None
         if timestamp and parsed_ts is None:
             header_errors.append(f"{signing.PLATFORM_HEADERS['timestamp']} {timestamp!r} is not RFC 3339 with an offset")
+        elif timestamp and not signing.is_rfc3339(timestamp):
+            # Unambiguous, so accepted (the regulator's job is to answer); recorded for MSG-01.
+            header_errors.append(f"{signing.PLATFORM_HEADERS['timestamp']} {timestamp!r} is not strictly RFC 3339 "
+                                 "(offset must be Z or ±hh:mm)")
         if signature and signature != signature.lower():
             header_errors.append(f"{signing.PLATFORM_HEADERS['signature']} is not lowercase hex")
 

@@ -132,7 +132,7 @@ def test_failed_query_attempt_is_recorded_as_unavailable(platform: PlatformClien
     # whether it decides in time is RES-01's question, not this one's.
     platform.wait_listing(lid, lambda x: x.get("state") == V.listingState.ON_SALE, deadline, start=time.monotonic())
     captures = verification_captures_for(sim, merchant, lid)
-    failed_ids = {_request_id(c) for c in captures if c.get("fault")}
+    failed_ids = {rid for c in captures if c.get("fault") and (rid := _request_id(c))}
     records = _records_covering(platform, lid, {_request_id(c) for c in captures}, deadline)
     problems = _record_problems(records, captures, lid, cert["certificateNo"])
     unavailable = V.verificationOutcome.UNAVAILABLE

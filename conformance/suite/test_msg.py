@@ -432,7 +432,8 @@ def test_test_control_interface_conforms_under_generated_requests(platform: Plat
 
     def record(case: Any, response: Any, messages: list[str]) -> None:
         failures.append({"operation": case.operation.label, "status": getattr(response, "status_code", None),
-                         "problems": messages, "curl": case.as_curl_command(headers=headers, base_url=ccc.target)})
+                         "problems": messages,
+                         "curl": platform.log.redactor.text(case.as_curl_command(headers=headers, base_url=ccc.target))})
         if response is not None:
             # Evidence in the house format, redacted like every other exchange. A schemathesis Response
             # holds each header as a list of values, and the sent request as requests' PreparedRequest.

@@ -56,7 +56,7 @@ def _verification_attempts(sim: Any, merchant_id: str) -> list[dict[str, Any]]:
 def _new_listings_stay_provisional(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
                                    faults: dict[str, dict[str, Any]], *, recovery_extra: dict[str, float] | None,
                                    measure: Any) -> None:
-    """RES-01/RES-03: one merchant per fault kind; while each merchant's fault is on, its new catalogue
+    """RES-01/03/05: one merchant per fault kind; while each merchant's fault is on, its new catalogue
     listing with a valid certificate must never leave the provisional states; with ``recovery_extra``,
     after the faults are removed each must go on sale within listingDecisionSeconds (+ extra) + tolerance."""
     decision = listing_decision_deadline(ccc)
@@ -261,18 +261,20 @@ def test_res04_retries_back_off_without_hammering(ccc: RunContext, sim: Any, pla
         inconclusive(f"the platform tried {len(times)} time(s) in {listing_decision_deadline(ccc):g} s: too few "
                      "to judge its waits")
     too_short = [w for w in waits if w < floor]
-    # "Grow": no wait collapses below half the one before, unless it is at the cap already (jitter).
+    expect(not too_short, "the platform retried a failing verification without backing off (hammering)",
+           expected={"eachWaitAtLeastSeconds": floor}, observed={"waits": waits, "tooShort": too_short})
+    # "Grow": no wait collapses below half the one before, unless it is at the cap already (jitter);
+    # and none is longer than the cap.
     collapsed = [(a, b) for a, b in itertools.pairwise(waits) if b < 0.5 * a and b < 0.5 * cap]
-    expect(not too_short and not collapsed,
-           "the platform retried a failing verification without backing off",
-           expected={"eachWaitAtLeastSeconds": floor, "waitsGrowUpToSeconds": round(cap, 3)},
-           observed={"waits": waits, "tooShort": too_short, "collapsed": collapsed})
     too_long = [w for w in waits if w > cap + TOLERANCE]
-    if too_long and _rate_limited_meanwhile(sim, attempts):
-        # A 429 to any of the platform's calls pauses them all for its Retry-After (profile), and
-        # other tests share the platform: a longer wait is then the profile's rule, not a fault.
-        measure("retryWaitCapCheck", "skipped: a 429 was answered to the platform meanwhile")
+    if (collapsed or too_long) and _rate_limited_meanwhile(sim, attempts):
+        # A 429 to any of the platform's calls pauses them all for its Retry-After (profile), and other
+        # tests share the platform: a pause stretches one wait and shortens the next as seen here, by
+        # the profile's rule, not the platform's fault.
+        measure("retryWaitShapeCheck", "skipped: a 429 was answered to the platform meanwhile")
         return
+    expect(not collapsed, "the waits between retries of a failing verification do not grow",
+           expected={"waitsGrowUpToSeconds": round(cap, 3)}, observed={"waits": waits, "collapsed": collapsed})
     expect(not too_long,
            f"a wait between attempts exceeded listingDecisionSeconds / 3 ({cap:.3f} s) + tolerance with no "
            "Retry-After asking for it",
@@ -282,10 +284,16 @@ def test_res04_retries_back_off_without_hammering(ccc: RunContext, sim: Any, pla
 _BACKOFF_ATTEMPTS = 5
 
 
-def _rate_limited_meanwhile(sim: Any, attempts: list[dict[str, Any]]) -> bool:
-    """Whether the simulator answered any of the platform's verification calls with 429 since ``attempts[0]``."""
-    later = sim.captures(route="verifications", after=int(attempts[0]["seq"]) - 1)
-    return any((c.get("response") or {}).get("status") == httpx.codes.TOO_MANY_REQUESTS for c in later)
+def _rate_limited_meanwhile(sim: Any, attempts: list[dict[str, Any]], lookback_seconds: float = 5.0) -> bool:
+    """Whether the simulator answered any of the platform's verification calls with 429 while ``attempts``
+    were made, or shortly before (a pause lasts its Retry-After; this suite's are at most a few seconds)."""
+    times = _attempt_times(attempts)
+    first_seq = int(attempts[0]["seq"])
+    # Captures are numbered in arrival order; look back far enough to cover the lookback window.
+    recent = sim.captures(route="verifications", after=max(0, first_seq - 5000))
+    return any((c.get("response") or {}).get("status") == httpx.codes.TOO_MANY_REQUESTS
+               and (t := received_epoch(c)) is not None and times[0] - lookback_seconds <= t <= times[-1]
+               for c in recent)
 
 
 @pytest.mark.requirement("RES-04")
@@ -353,6 +361,13 @@ def _unknown_status_at_reverification(ccc: RunContext, sim: Any, platform: Platf
         t0 = time.monotonic()
         seen = watch_listings(platform, [lid], lambda v: v.get("state") != V.listingState.ON_SALE, allowance,
                               start=t0)[lid]
+    if not seen.satisfied:
+        # Still on sale: judged only if a re-verification did meet the unknown status (keeping the
+        # interval is TKD-03's requirement, not this one's).
+        with precondition(f"a re-verification met the unknown status (every {interval:g} s by the ICS)"):
+            met = [c for c in sim.captures(route="verifications", match={"certificateNo": cert["certificateNo"]})
+                   if c.get("fault")]
+            expect(met, "no re-verification of the listing met the unknown status", observed=len(met))
     if seen.satisfied:
         measure("unknownStatusTakedownLatency", _r(seen.seen_after), "s", limit=interval + deadline)
     expect(seen.met_by(allowance) and (seen.value or {}).get("reasonCode") == V.reasonCode.VERIFICATION_UNAVAILABLE,

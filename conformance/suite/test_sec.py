@@ -85,19 +85,26 @@ def test_sec01_unsigned_or_badly_signed_notifications_are_refused(ccc: RunContex
     # Above the harmless event's sequence, so that, if applied, the revocation would take effect.
     event = _revocation(number, sequence=_endpoint_accepts_signed(notifier, number) + 1)
     body = _encode(event)
-    good = notifier.signed_headers(body)
     h = signing.REGULATOR_HEADERS
     benign = _encode({**event, "status": S.valid_status()})
+
+    def fresh() -> dict[str, str]:
+        # Each variant has its own timestamp and nonce, so a refusal is about its signature alone.
+        return notifier.signed_headers(body)
+
+    def other_path() -> dict[str, str]:
+        good = fresh()
+        return {**good, h["signature"]: signing.sign(notifier.secret, "POST", notifier.path + "/other",
+                                                     good[h["timestamp"]], good[h["nonce"]], body, notifier.alg)}
+
     variants: dict[str, tuple[bytes, dict[str, str]]] = {
         "no signature headers": (body, {"Content-Type": "application/json"}),
-        "signature header missing": (body, {k: v for k, v in good.items() if k != h["signature"]}),
-        "empty signature": (body, {**good, h["signature"]: ""}),
+        "signature header missing": (body, {k: v for k, v in fresh().items() if k != h["signature"]}),
+        "empty signature": (body, {**fresh(), h["signature"]: ""}),
         "signed with another secret": (body, notifier.signed_headers(body, secret=f"not-{uuid.uuid4().hex}")),
         # Signed over a harmless body, then the body swapped for the revocation: a tampered message.
         "body tampered after signing": (body, notifier.signed_headers(benign)),
-        "signature of another path": (body, {**good, h["signature"]: signing.sign(
-            notifier.secret, "POST", notifier.path + "/other", good[h["timestamp"]], good[h["nonce"]], body,
-            notifier.alg)}),
+        "signature of another path": (body, other_path()),
     }
     t0 = time.monotonic()
     answers = {name: notifier.send(raw, headers=hdrs) for name, (raw, hdrs) in variants.items()}

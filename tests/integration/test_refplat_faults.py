@@ -193,6 +193,9 @@ def test_no_restore(pool: PlatformPool) -> None:
             assert platform.wait_state(listing["listingId"], "ON_SALE", TAKEDOWN)["state"] == "ON_SALE", name
         else:
             assert platform.stays(listing["listingId"], "TAKEN_DOWN", TAKEDOWN)["state"] == "TAKEN_DOWN", name
+            # Not re-listable either: the profile would accept that instead of a restore (TKD-05).
+            again = platform.decided(platform.edit(listing["listingId"], certificateNo=cert["certificateNo"])["listingId"])
+            assert (again["state"], again["reasonCode"]) == ("TAKEN_DOWN", "CERT_SUSPENDED"), name
 
 
 def test_ignore_order(pool: PlatformPool) -> None:
@@ -231,22 +234,31 @@ def test_accept_unknown_status(pool: PlatformPool) -> None:
             pool.sim.remove_fault(fault)
 
 
+def _calls(pool: PlatformPool, number: str, at_least: int, timeout: float) -> list[dict[str, Any]]:
+    """The verification calls about a certificate, once there are at_least of them (or at the timeout)."""
+    def calls() -> list[dict[str, Any]]:
+        return pool.sim.captures(route="verifications", match={"certificateNo": number})
+    wait_until(lambda: len(calls()) >= at_least, timeout)
+    return calls()
+
+
 def test_no_retry_after(pool: PlatformPool) -> None:
     # base-pause is a conformant platform of its own: a 429 pauses all of its calls.
-    attempts = {}
-    for name in ("base-pause", "no-retry-after"):
+    gaps = {}
+    for name, attempts in (("base-pause", 2), ("no-retry-after", 3)):
         cert = certificate(pool)
         fault = pool.sim.add_fault("rate-limited", match={"certificateNo": cert["certificateNo"]},
                                    params={"retryAfterSeconds": 2})
         try:
             pool[name].create(**fridge(cert))
-            wait_until(lambda: False, 1.5)   # watch the calls for a while
-            attempts[name] = len(pool.sim.captures(route="verifications",
-                                                   match={"certificateNo": cert["certificateNo"]}))
+            seen = _calls(pool, cert["certificateNo"], attempts, 4.0)
+            assert len(seen) >= attempts, (name, seen)
+            times = [datetime.fromisoformat(c["receivedAt"]).timestamp() for c in seen]
+            gaps[name] = times[1] - times[0]
         finally:
             pool.sim.remove_fault(fault)
-    assert attempts["base-pause"] == 1, attempts
-    assert attempts["no-retry-after"] >= 3, attempts
+    assert gaps["base-pause"] >= 1.9, gaps          # waited the Retry-After
+    assert gaps["no-retry-after"] < 1.0, gaps       # called again at its own pace
 
 
 # -- security -----------------------------------------------------------------------------------------

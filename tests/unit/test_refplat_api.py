@@ -124,6 +124,13 @@ def test_media_type_size_method_and_route(api: TestClient) -> None:
     assert_error(api.patch(f"{BASE}/listings/no-such-listing", json={}), 404)
 
 
+def test_405_lists_every_allowed_method(api: TestClient) -> None:
+    response = api.options(f"{BASE}/listings/any")
+    assert_error(response, 405)
+    assert response.headers["allow"] == "GET, PATCH"
+    assert api.delete(f"{BASE}/listings").headers["allow"] == "POST"
+
+
 def test_charset_parameter_is_fine(api: TestClient) -> None:
     body = json.dumps({"merchantId": "m", "categoryId": "books", "title": "t"})
     response = api.post(f"{BASE}/listings", content=body, headers={"Content-Type": "application/json; charset=utf-8"})

@@ -6,6 +6,7 @@ directly and events applied as the notification endpoint or the feed poller woul
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from reference_platform import clock
 from reference_platform.__main__ import parser, settings_from
+from reference_platform.events import EventApplier
 from reference_platform.listings import ListingService
 from reference_platform.regulator import Answer, AnswerKind, RegulatorClient
 from reference_platform.store import Listing, Store
@@ -22,14 +24,25 @@ from reference_platform.store import Listing, Store
 NUMBER = "2021010701123456"
 
 
-def service(tmp_path: Path, *faults: str) -> ListingService:
-    args = parser().parse_args(["--regulator-url", "http://127.0.0.1:9", "--platform-id", "p",
-                                "--platform-secret", "s", *[a for f in faults for a in ("--fault", f)]])
-    settings = settings_from(args, tmp_path / "platform.db")
-    return ListingService(settings, Store(settings.db_path), RegulatorClient(settings))
+class Platform(ListingService):
+    """The listing service with its event applier, as the app wires them."""
+
+    def __init__(self, tmp_path: Path, *faults: str) -> None:
+        args = parser().parse_args(["--regulator-url", "http://127.0.0.1:9", "--platform-id", "p",
+                                    "--platform-secret", "s", *[a for f in faults for a in ("--fault", f)]])
+        settings = settings_from(args, tmp_path / "platform.db")
+        super().__init__(settings, Store(settings.db_path), RegulatorClient(settings))
+        self.events = EventApplier(self, asyncio.Event())
+
+    def apply_event(self, event: dict[str, Any], source: str) -> str:
+        return self.events.apply(event, source)
 
 
-def put(svc: ListingService, *, state: str = "ON_SALE", cert_no: str | None = NUMBER, basis: str = "certificate",
+def service(tmp_path: Path, *faults: str) -> Platform:
+    return Platform(tmp_path, *faults)
+
+
+def put(svc: Platform, *, state: str = "ON_SALE", cert_no: str | None = NUMBER, basis: str = "certificate",
         merchant: str = "m1", reason: str | None = None, category: str = "fridge") -> str:
     stamp = clock.rfc3339()
     listing = Listing(
@@ -47,13 +60,13 @@ def event(status: str, sequence: int, cert_no: str = NUMBER) -> dict[str, Any]:
             "status": status, "effectiveAt": clock.rfc3339(), "reason": ""}
 
 
-def state(svc: ListingService, listing_id: str) -> tuple[str, str | None]:
+def state(svc: Platform, listing_id: str) -> tuple[str, str | None]:
     listing = svc.store.listing(listing_id)
     assert listing is not None
     return listing.state, listing.reason_code
 
 
-def reports(svc: ListingService, listing_id: str) -> list[tuple[str, str | None]]:
+def reports(svc: Platform, listing_id: str) -> list[tuple[str, str | None]]:
     return [(d["action"], d["reasonCode"]) for d in svc.store.dispositions(listing_id)]
 
 
@@ -127,7 +140,7 @@ def test_an_event_wins_over_the_answer_to_an_earlier_request(tmp_path: Path) -> 
     svc = service(tmp_path)
     listing_id = put(svc, state="PENDING_VERIFICATION")
     svc.store.update_listing(listing_id, pending_since=time.time())
-    mark = svc._event_mark(NUMBER)              # the request goes out ...
+    mark = svc.event_mark(NUMBER)              # the request goes out ...
     svc.apply_event(event("REVOKED", 1), "push")  # ... the revocation arrives ...
     record = {"certificateNo": NUMBER, "status": "VALID", "productCode": "0701", "models": ["BCD-215"],
               "brand": "海尔", "applicant": "a", "manufacturer": "b", "factory": "c", "expiryDate": "2030-01-01"}

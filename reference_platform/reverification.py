@@ -1,0 +1,142 @@
+"""Periodic re-verification of listings on sale (profile.md Rules: Re-verification; TKD-03; RES-02).
+
+Every listing on sale is verified again well within ``reverificationIntervalSeconds``: a certificate
+becomes due when its oldest-checked listing reaches half the interval, and its one query then
+serves every listing on it (Clarifications: Scale), each listing still getting its own record. An
+answer may be reused for at most ``answerReuseSeconds``. What the answer means for a listing on sale:
+
+- usable and still passing → stays on sale, ``lastVerifiedAt`` moves on;
+- usable and failing (revoked, expired by date, model no longer covered …) → TAKEN_DOWN, reported;
+- an unknown status → TAKEN_DOWN with VERIFICATION_UNAVAILABLE (RES-05), until a definite answer
+  puts it back (RESTORED) or names the real reason;
+- no usable answer (outage, malformed) → stays on sale (RES-02), tried again next round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from . import clock
+from .config import Codes
+from .decision import Basis, after_answer
+from .listings import ListingService
+from .regulator import Answer, AnswerKind
+from .store import Listing
+
+# Re-verify when the last verification is this share of the interval old, so that the loop's own
+# period and a slow regulator still keep every listing within the declared interval.
+AGE_FRACTION = 0.5
+
+
+class Reverifier:
+    def __init__(self, service: ListingService) -> None:
+        self.service = service
+        self.store = service.store
+        settings = service.settings
+        self.interval = settings.ics.timing.reverification_interval
+        self.answer_reuse = settings.profile.answer_reuse
+        # Watched: listings on sale, and those taken down for an unknown status, which stay off
+        # sale "until a definite answer".
+        self.watched = [(Codes.ON_SALE, None), (Codes.TAKEN_DOWN, Codes.VERIFICATION_UNAVAILABLE)]
+        # The faults that miss status changes must not have re-verification make up for them, or
+        # they would not be observable; expiry dates are still caught (TKD-03).
+        self.ignores_status_changes = settings.fault("no-takedown") or settings.fault("slow-takedown")
+        self._busy: set[str] = set()                               # certificates being re-verified
+        self._answers: dict[str, tuple[float, Answer, int]] = {}   # certificate → (when, answer, event mark)
+
+    async def run_due(self, page: int = 200) -> int:
+        """Re-verify every due certificate; returns how many were tried.
+
+        Due certificates are taken a page at a time, so that a large catalogue never blocks the event
+        loop for long; a certificate whose answer was unusable stays due but is tried once per round.
+        """
+        threshold = time.time() - self.interval * AGE_FRACTION
+        attempted: set[str] = set()
+        self._forget_old_answers()
+        while True:
+            due = [c for c in self.store.due_certificates(Basis.CERTIFICATE.value, self.watched, threshold,
+                                                           page + len(attempted))
+                   if c not in attempted and c not in self._busy]
+            if not due:
+                return len(attempted)
+            attempted.update(due[:page])
+            groups = {c: [x for x in self.store.listings_on_certificate(c, Basis.CERTIFICATE.value)
+                          if (x.state, x.reason_code) in self.watched] for c in due[:page]}
+            await asyncio.gather(*(self._certificate(c, ls) for c, ls in groups.items() if ls))
+
+    def _forget_old_answers(self) -> None:
+        limit = time.monotonic() - self.answer_reuse
+        for cert_no in [c for c, (at, _, _) in self._answers.items() if at < limit]:
+            del self._answers[cert_no]
+
+    async def _certificate(self, cert_no: str, listings: list[Listing]) -> None:
+        service = self.service
+        self._busy.add(cert_no)
+        try:
+            cached = self._answers.get(cert_no)
+            if cached and time.monotonic() - cached[0] <= self.answer_reuse:
+                _, answer, mark = cached
+            else:
+                mark = service.event_mark(cert_no)
+                answer = await service.regulator.verify(service.request_for(listings[0]))
+                if answer.kind is not AnswerKind.UNAVAILABLE:
+                    self._answers[cert_no] = (time.monotonic(), answer, mark)
+            with self.store.transaction():
+                # One read for the whole group: this runs for every listing on sale, all the time.
+                current = self.store.listings_by_id([listing.listing_id for listing in listings])
+                event_state = self.store.certificate_state(cert_no)
+                for before in listings:
+                    fresh = current.get(before.listing_id)
+                    if fresh is not None:
+                        self._conclude(before, fresh, answer, mark, event_state)
+        finally:
+            self._busy.discard(cert_no)
+
+    def _conclude(self, before: Listing, listing: Listing, answer: Answer, mark: int,
+                  event_state: tuple[int, str, int] | None) -> None:
+        service = self.service
+        if (listing.version, listing.state, listing.reason_code) != (before.version, before.state, before.reason_code) \
+                or answer.kind is AnswerKind.UNAVAILABLE:
+            # Changed meanwhile, or no usable answer: an outage leaves a listing on sale (RES-02).
+            service.record(listing, answer, listing.state, listing.reason_code)
+            return
+        verdict, certificate = service.verdict(listing, answer, mark, event_state)
+        if self.ignores_status_changes and listing.state == Codes.ON_SALE \
+                and verdict.reason in service.terms.status_reasons:
+            certificate = {**(certificate or {}), "status": service.terms.valid_status}
+            verdict = after_answer(service.submission(listing), answer.code, certificate, service.today(),
+                                   service.terms, service.checks)
+        stamp = clock.rfc3339()
+        changes: dict[str, Any] = {}
+        if listing.state == Codes.ON_SALE:
+            if verdict.on_sale:
+                self.store.update_listing(listing.listing_id, **service.verified_fields(answer, certificate))
+                service.record(listing, answer, Codes.ON_SALE, None)
+                return
+            # A definite failure, or an unknown status (never valid): off sale now.
+            changes = dict(state=Codes.TAKEN_DOWN, reason_code=verdict.reason, updated_at=stamp)
+            if verdict.definite:
+                changes.update(service.verified_fields(answer, certificate))
+            self.store.update_listing(listing.listing_id, **changes)
+            service.record(listing, answer, Codes.TAKEN_DOWN, verdict.reason)
+            service.report(listing, Codes.TAKEN_DOWN, verdict.reason, request_id=answer.request_id)
+            return
+        # Taken down for an unknown status, waiting for a definite answer.
+        if not verdict.definite:
+            service.record(listing, answer, listing.state, listing.reason_code)
+            return
+        changes = service.verified_fields(answer, certificate)
+        if verdict.on_sale and service.checks.restore:
+            changes.update(state=Codes.ON_SALE, reason_code=None, updated_at=stamp)
+            self.store.update_listing(listing.listing_id, **changes)
+            service.record(listing, answer, Codes.ON_SALE, None)
+            # RESTORED carries the reason that was lifted.
+            service.report(listing, Codes.RESTORED, listing.reason_code, request_id=answer.request_id)
+            return
+        # Definitely not sellable: the real reason replaces the provisional one, without a second report.
+        reason = listing.reason_code if verdict.on_sale else verdict.reason
+        changes.update(reason_code=reason)
+        self.store.update_listing(listing.listing_id, **changes)
+        service.record(listing, answer, listing.state, reason)
