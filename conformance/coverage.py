@@ -15,13 +15,22 @@ from pathlib import Path
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
 
+def _is_requirement_marker(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "requirement"
+            and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "mark")
+
+
 def _marker_ids(decorators: list[ast.expr]) -> list[str]:
     ids: list[str] = []
     for dec in decorators:
-        if (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute) and dec.func.attr == "requirement"
-                and isinstance(dec.func.value, ast.Attribute) and dec.func.value.attr == "mark"):
+        if _is_requirement_marker(dec):
+            assert isinstance(dec, ast.Call)
             ids += [a.value for a in dec.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
     return ids
+
+
+class CoverageError(ValueError):
+    """A requirement marker the source reader cannot attribute (not a literal decorator)."""
 
 
 def suite_markers(suite_dir: Path = SUITE_DIR) -> dict[str, list[str]]:
@@ -29,24 +38,39 @@ def suite_markers(suite_dir: Path = SUITE_DIR) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for path in sorted(suite_dir.glob("test_*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        # Every marker must be a decorator (or pytestmark) with literal IDs, or the map would miss it.
+        for node in ast.walk(tree):
+            if _is_requirement_marker(node):
+                assert isinstance(node, ast.Call)
+                if not node.args or not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args):
+                    raise CoverageError(f"{path.name}:{node.lineno}: requirement marker without literal IDs")
+        placed = sum(1 for node in ast.walk(tree) if _is_requirement_marker(node))
+        seen = 0
         module_ids = []
         for node in tree.body:
             # pytestmark = pytest.mark.requirement(...) applies to every test of the module
             if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets):
                 values = node.value.elts if isinstance(node.value, ast.List | ast.Tuple) else [node.value]
                 module_ids += _marker_ids(values)
+                seen += sum(1 for v in values if _is_requirement_marker(v))
         for node in tree.body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
+                seen += sum(1 for d in node.decorator_list if _is_requirement_marker(d))
                 ids = module_ids + _marker_ids(node.decorator_list)
                 if ids:
                     out[f"{path.name}::{node.name}"] = ids
             elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
                 class_ids = module_ids + _marker_ids(node.decorator_list)
+                seen += sum(1 for d in node.decorator_list if _is_requirement_marker(d))
                 for sub in node.body:
                     if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef) and sub.name.startswith("test"):
+                        seen += sum(1 for d in sub.decorator_list if _is_requirement_marker(d))
                         ids = class_ids + _marker_ids(sub.decorator_list)
                         if ids:
                             out[f"{path.name}::{node.name}::{sub.name}"] = ids
+        if seen != placed:
+            raise CoverageError(f"{path.name}: {placed - seen} requirement marker(s) outside a test decorator "
+                                "(e.g. in pytest.param): give each test a literal @pytest.mark.requirement")
     return out
 
 

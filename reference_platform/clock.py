@@ -24,9 +24,11 @@ def rfc3339(epoch: float | None = None, tz: tzinfo = SHANGHAI) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
-def naive_rfc3339(epoch: float | None = None, tz: tzinfo = SHANGHAI) -> str:
-    """The same instant without its offset: the mistake the ``bad-request-format`` fault makes."""
-    return rfc3339(epoch, tz)[:-6]
+def basic_offset_timestamp(epoch: float | None = None, tz: tzinfo = SHANGHAI) -> str:
+    """The same instant with an ISO 8601 basic offset ("+0800"), which is not RFC 3339: the mistake
+    the ``bad-request-format`` fault makes. A lenient regulator still understands it."""
+    text = rfc3339(epoch, tz)
+    return text[:-3] + text[-2:]
 
 
 def parse_rfc3339(value: object) -> datetime | None:

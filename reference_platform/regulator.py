@@ -100,15 +100,15 @@ class RegulatorClient:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
     async def _call(self, method: str, path: str, query: dict[str, Any] | None, body: bytes,
-                    *, naive_timestamp: bool = False) -> CallResult:
+                    *, basic_offset: bool = False, unsigned: bool = False) -> CallResult:
         """One signed call, bounded by the profile's timeout; never raises for network trouble."""
         while (wait := self.paused_for) > 0:
             await asyncio.sleep(wait)
         # PATH is signed exactly as sent: the path (with the base URL's prefix) plus its query string.
         target = self._http.target(path, urlencode(query) if query else "")
-        timestamp = clock.naive_rfc3339() if naive_timestamp else clock.rfc3339()
+        timestamp = clock.basic_offset_timestamp() if basic_offset else clock.rfc3339()
         headers = self.signer.headers(method, target, body, timestamp)
-        if self.settings.fault("unsigned-requests"):
+        if unsigned:
             headers.pop("X-Signature")
         if method != "GET":
             headers["Content-Type"] = "application/json"
@@ -135,7 +135,7 @@ class RegulatorClient:
         body = json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode()
         started, requested_at = time.time(), clock.rfc3339()
         result = await self._call("POST", VERIFICATIONS, None, body,
-                                  naive_timestamp=self.settings.fault("bad-request-format"))
+                                  basic_offset=self.settings.fault("bad-request-format"))
         finished = time.time()
         responded_at = clock.rfc3339(finished) if result.status is not None else None
         kind, certificate, detail = self.classify(result, request)
@@ -178,7 +178,8 @@ class RegulatorClient:
 
     # -- dispositions -------------------------------------------------------------------------
     async def report(self, body: str) -> CallResult:
-        return await self._call("POST", DISPOSITIONS, None, body.encode())
+        return await self._call("POST", DISPOSITIONS, None, body.encode(),
+                                unsigned=self.settings.fault("unsigned-requests"))
 
 
 def new_request_id() -> str:

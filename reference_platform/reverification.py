@@ -9,7 +9,8 @@ answer may be reused for at most ``answerReuseSeconds``. What the answer means f
 - usable and failing (revoked, expired by date, model no longer covered …) → TAKEN_DOWN, reported;
 - an unknown status → TAKEN_DOWN with VERIFICATION_UNAVAILABLE (RES-05), until a definite answer
   puts it back (RESTORED) or names the real reason;
-- no usable answer (outage, malformed) → stays on sale (RES-02), tried again next round.
+- no usable answer (outage, malformed) → stays on sale (RES-02), tried again after a growing wait
+  (RES-04): never more often than the backoff allows, never less often than half the interval.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import asyncio
 import time
 from typing import Any
 
-from . import clock
+from . import backoff, clock
 from .config import Codes
 from .decision import Basis, after_answer
 from .listings import ListingService
@@ -45,6 +46,10 @@ class Reverifier:
         self.ignores_status_changes = settings.fault("no-takedown") or settings.fault("slow-takedown")
         self._busy: set[str] = set()                               # certificates being re-verified
         self._answers: dict[str, tuple[float, Answer, int]] = {}   # certificate → (when, answer, event mark)
+        # Certificates whose last query got no usable answer: how often in a row, and not before when.
+        self._failures: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}                      # time.monotonic()
+        self.retry_cap = self.interval * AGE_FRACTION
 
     async def run_due(self, page: int = 200) -> int:
         """Re-verify every due certificate; returns how many were tried.
@@ -55,21 +60,28 @@ class Reverifier:
         threshold = time.time() - self.interval * AGE_FRACTION
         attempted: set[str] = set()
         self._forget_old_answers()
+        now = time.monotonic()
+        waiting = {c for c, at in self._retry_at.items() if at > now}
+        attempted |= waiting   # backing off after a failure: not this round
         while True:
             due = [c for c in self.store.due_certificates(Basis.CERTIFICATE.value, self.watched, threshold,
                                                            page + len(attempted))
                    if c not in attempted and c not in self._busy]
             if not due:
-                return len(attempted)
+                return len(attempted - waiting)
             attempted.update(due[:page])
             groups = {c: [x for x in self.store.listings_on_certificate(c, Basis.CERTIFICATE.value)
                           if (x.state, x.reason_code) in self.watched] for c in due[:page]}
             await asyncio.gather(*(self._certificate(c, ls) for c, ls in groups.items() if ls))
 
     def _forget_old_answers(self) -> None:
-        limit = time.monotonic() - self.answer_reuse
-        for cert_no in [c for c, (at, _, _) in self._answers.items() if at < limit]:
+        now = time.monotonic()
+        for cert_no in [c for c, (at, _, _) in self._answers.items() if at < now - self.answer_reuse]:
             del self._answers[cert_no]
+        # A certificate that failed long ago and was not asked since has no listing left to watch.
+        for cert_no in [c for c, at in self._retry_at.items() if at < now - self.interval]:
+            del self._retry_at[cert_no]
+            self._failures.pop(cert_no, None)
 
     async def _certificate(self, cert_no: str, listings: list[Listing]) -> None:
         service = self.service
@@ -80,9 +92,18 @@ class Reverifier:
                 _, answer, mark = cached
             else:
                 mark = service.event_mark(cert_no)
+                started = time.monotonic()
                 answer = await service.regulator.verify(service.request_for(listings[0]))
                 if answer.kind is not AnswerKind.UNAVAILABLE:
                     self._answers[cert_no] = (time.monotonic(), answer, mark)
+                    self._failures.pop(cert_no, None)
+                    self._retry_at.pop(cert_no, None)
+                else:
+                    failures = self._failures[cert_no] = self._failures.get(cert_no, 0) + 1
+                    wait = backoff.wait_before(failures, self.retry_cap)
+                    if answer.retry_after is not None:
+                        wait = max(wait, answer.retry_after)
+                    self._retry_at[cert_no] = backoff.next_start(started, time.monotonic(), wait)
             with self.store.transaction():
                 # One read for the whole group: this runs for every listing on sale, all the time.
                 current = self.store.listings_by_id([listing.listing_id for listing in listings])

@@ -163,11 +163,35 @@ class Store:
         # the last transactions, which a test environment accepts for the speed.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
+        # A checkpoint copies the WAL into the database and syncs it: tens of milliseconds that must
+        # not stall the event loop. The workers run it in a thread (checkpoint) instead of SQLite
+        # running it inside whichever commit crosses the threshold.
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(_SCHEMA)
+        self._path = path
+        self._checkpointer: sqlite3.Connection | None = None
+        # The checkpoint thread may still be inside SQLite when the platform stops: closing waits for it.
+        self._checkpoint_lock = threading.Lock()
+        self._closed = False
 
     def close(self) -> None:
+        with self._checkpoint_lock:
+            self._closed = True
+            if self._checkpointer is not None:
+                self._checkpointer.close()
         with self._lock:
             self._db.close()
+
+    def checkpoint(self) -> None:
+        """Move the WAL into the database file; meant for a worker thread (its own connection)."""
+        with self._checkpoint_lock:
+            if self._closed:
+                return
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(str(self._path), isolation_level=None, check_same_thread=False)
+                self._checkpointer.execute("PRAGMA busy_timeout=5000")
+            # PASSIVE: copies what it can without waiting for, or blocking, the event loop's connection.
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

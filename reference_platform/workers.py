@@ -4,7 +4,8 @@
 - periodic re-verification of listings on sale (TKD-03), see :mod:`reverification`;
 - change-feed polling every ``pollIntervalSeconds`` (TKD-02), when polling is on;
 - the disposition sender: reports from the outbox, retried until accepted (RPT-01);
-- housekeeping: forgetting notification nonces older than the profile's memory.
+- housekeeping: forgetting notification nonces older than the profile's memory, and moving the
+  SQLite write-ahead log into the database, in a thread.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ PENDING_TICK_SECONDS = 0.1
 DISPOSITION_TICK_SECONDS = 0.1
 REVERIFY_TICK_SECONDS = 0.1
 HOUSEKEEPING_SECONDS = 30.0
+CHECKPOINT_SECONDS = 1.0
 BATCH = 500
 FEED_PAGE = 100
 FEED_PAGES_PER_ROUND = 50
@@ -73,7 +75,7 @@ class Workers:
         self.service.resume_pending()
         loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("pending", self._pending_round), ("dispositions", self._disposition_round),
-            ("housekeeping", self._housekeeping_round)]
+            ("housekeeping", self._housekeeping_round), ("checkpoint", self._checkpoint_round)]
         if self.reverify:
             loops.append(("re-verification", self._reverify_round))
         if self.poll:
@@ -164,6 +166,10 @@ class Workers:
             self.store.disposition_failed(disposition_id, result.status, time.time() + wait)
 
     # -- housekeeping -------------------------------------------------------------------------
+    async def _checkpoint_round(self) -> None:
+        await asyncio.to_thread(self.store.checkpoint)
+        await asyncio.sleep(CHECKPOINT_SECONDS)
+
     async def _housekeeping_round(self) -> None:
         self.store.forget_nonces(time.time() - self.service.settings.profile.nonce_memory)
         await asyncio.sleep(HOUSEKEEPING_SECONDS)

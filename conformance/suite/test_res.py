@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
@@ -31,6 +32,7 @@ from conformance.suite._helpers import (
     watch_listings,
 )
 from conformance.testdata import DataFactory
+from conformance.verdicts import ConformanceFailure, Inconclusive
 
 S = specs.load()
 V = S.vocab
@@ -184,9 +186,8 @@ def _attempt_times(captures: list[dict[str, Any]]) -> list[float]:
     return [t for t in (received_epoch(c) for c in captures) if t is not None]
 
 
-@pytest.mark.requirement("RES-04")
-def test_res04_retry_after_is_honoured(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
-                                       measure: Any) -> None:
+def _res04_retry_after_is_honoured(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+                                   measure: Any) -> None:
     decision = float(ccc.timing["listingDecisionSeconds"])
     cap = decision * float(S.param("retryWaitMaxFraction"))
     # Longer than any ordinary wait between attempts (at most listingDecisionSeconds / 3), so an
@@ -203,13 +204,13 @@ def test_res04_retry_after_is_honoured(ccc: RunContext, sim: Any, platform: Plat
         with precondition("the platform accepts the new listing"):
             create_listings_concurrently(platform, data, [fields])
         # The 429 pauses all of the platform's calls (profile), other tests' too: keep it to one.
-        first = _wait_captures(sim, merchant, 1, listing_decision_deadline(ccc), start=t0)
+        first = _wait_captures(sim, {"merchantId": merchant}, 1, listing_decision_deadline(ccc), start=t0)
     with precondition("the platform asked the regulator and met the 429"):
         expect(first and first[0].get("fault") == "rate-limited", "no rate-limited verification request captured",
                observed=len(first))
     # Fault off: the next attempt gets a real answer. Wait for it: Retry-After, then at most one
     # ordinary wait, plus tolerance.
-    attempts = _wait_captures(sim, merchant, 2, retry_after + cap + TOLERANCE + REGULATOR_TIMEOUT,
+    attempts = _wait_captures(sim, {"merchantId": merchant}, 2, retry_after + cap + TOLERANCE + REGULATOR_TIMEOUT,
                                       start=time.monotonic())
     with precondition("the platform tried again after the 429"):
         expect(len(attempts) >= 2, "no second verification attempt", observed=len(attempts))
@@ -224,24 +225,21 @@ def test_res04_retry_after_is_honoured(ccc: RunContext, sim: Any, platform: Plat
            observed={"gapSeconds": round(gap, 3), "attempts": [a.get("receivedAt") for a in attempts[:2]]})
 
 
-def _wait_captures(sim: Any, merchant: str, count: int, timeout: float, *, start: float) -> list[dict[str, Any]]:
-    """Poll the simulator until it captured ``count`` verification requests for the merchant (or time is up)."""
+def _wait_captures(sim: Any, match: dict[str, str], count: int, timeout: float, *, start: float,
+                   faulted: bool = False) -> list[dict[str, Any]]:
+    """Poll the simulator until it captured ``count`` verification requests matching ``match`` (only those
+    a fault answered, with ``faulted``), or time is up. Returns them."""
     step = float(S.param("pollStepSeconds"))
     while True:
-        caps = _verification_attempts(sim, merchant)
+        caps = [c for c in sim.captures(route="verifications", match=match) if c.get("fault") or not faulted]
         if len(caps) >= count or time.monotonic() - start >= timeout:
             return caps
         time.sleep(step)
 
 
-@pytest.mark.requirement("RES-04")
-def test_res04_retries_back_off_without_hammering(ccc: RunContext, sim: Any, platform: PlatformClient,
-                                                  data: DataFactory, measure: Any) -> None:
-    decision = float(ccc.timing["listingDecisionSeconds"])
-    cap = decision * float(S.param("retryWaitMaxFraction"))
-    # The profile bounds waits from above only; "hammering" is read as retrying one listing faster
-    # than the harness itself reads a listing (pollStepSeconds).
-    floor = float(S.param("pollStepSeconds"))
+def _res04_pending_retries_back_off(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+                                    measure: Any) -> None:
+    """Retries of a pending verification while the regulator fails (503)."""
     with precondition("a valid certificate for a new listing"):
         category = data.category()
         merchant = data.merchant()
@@ -251,29 +249,66 @@ def test_res04_retries_back_off_without_hammering(ccc: RunContext, sim: Any, pla
         with precondition("the platform accepts the new listing"):
             create_listings_concurrently(platform, data, [fields])
         # Enough attempts to see the waits' shape (growth up to the cap), or a full decision period.
-        _wait_captures(sim, merchant, _BACKOFF_ATTEMPTS, listing_decision_deadline(ccc), start=t0)
+        _wait_captures(sim, {"merchantId": merchant}, _BACKOFF_ATTEMPTS, listing_decision_deadline(ccc), start=t0)
         attempts = [c for c in _verification_attempts(sim, merchant) if c.get("fault")]
+    if len(attempts) < 3:
+        inconclusive(f"the platform tried {len(attempts)} time(s) in {listing_decision_deadline(ccc):g} s: too few "
+                     "to judge its waits")
+    # Pending: also at least one attempt per listingDecisionSeconds / 3 (profile, Clarifications: Retries).
+    _judge_backoff(ccc, sim, attempts, measure, capped=True, label="pending")
+
+
+def _res04_reverification_backs_off(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+                                    measure: Any) -> None:
+    """Re-verifications of a listing on sale while the regulator fails (503) for its certificate: the
+    listing stays on sale (RES-02), and the platform must not hammer the regulator meanwhile."""
+    interval = float(ccc.timing["reverificationIntervalSeconds"])
+    with precondition("a listing on sale with a valid certificate"):
+        category = data.category()
+        cert = data.certificate(category)
+        create_listings_on_sale(platform, data, ccc, [data.listing(cert, category)])
+    match = {"certificateNo": cert["certificateNo"]}
+    with scoped_simulator_fault(sim, "http-error", match=match, params={"status": 503}):
+        t0 = time.monotonic()
+        # One interval for the first re-verification to meet the outage, then a decision period of retries.
+        _wait_captures(sim, match, _BACKOFF_ATTEMPTS + 1, interval + listing_decision_deadline(ccc), start=t0,
+                       faulted=True)
+        attempts = [c for c in sim.captures(route="verifications", match=match) if c.get("fault")]
+    with precondition(f"a re-verification met the outage (every {interval:g} s by the ICS)"):
+        expect(attempts, "no re-verification of the listing met the outage", observed=0)
+    if len(attempts) < 3:
+        measure("retryAttempts[re-verification]", len(attempts), "attempts")
+        return  # at most one retry in an interval and a decision period: nothing like hammering
+    _judge_backoff(ccc, sim, attempts, measure, capped=False, label="re-verification")
+
+
+def _judge_backoff(ccc: RunContext, sim: Any, attempts: list[dict[str, Any]], measure: Any, *, capped: bool,
+                   label: str) -> None:
+    """The waits between failed attempts (as the simulator received them) back off: none shorter than the
+    harness's own poll step ("hammering": retrying one listing faster than the harness reads it), none
+    collapsing below half the one before, and they grow — by half, or up to listingDecisionSeconds / 3
+    (the longest wait the profile allows a pending verification; with ``capped``, none may be longer)."""
+    cap = float(ccc.timing["listingDecisionSeconds"]) * float(S.param("retryWaitMaxFraction"))
+    floor = float(S.param("pollStepSeconds"))
     times = _attempt_times(attempts)
     waits = [round(b - a, 3) for a, b in itertools.pairwise(times)]
-    measure("retryAttempts", len(times), "attempts")
-    measure("retryWaits", ", ".join(f"{w:g}" for w in waits), "s")
-    if len(waits) < 2:
-        inconclusive(f"the platform tried {len(times)} time(s) in {listing_decision_deadline(ccc):g} s: too few "
-                     "to judge its waits")
+    measure(f"retryAttempts[{label}]", len(times), "attempts")
+    measure(f"retryWaits[{label}]", ", ".join(f"{w:g}" for w in waits), "s")
     too_short = [w for w in waits if w < floor]
-    expect(not too_short, "the platform retried a failing verification without backing off (hammering)",
-           expected={"eachWaitAtLeastSeconds": floor}, observed={"waits": waits, "tooShort": too_short})
-    # "Grow": no wait collapses below half the one before, unless it is at the cap already (jitter);
-    # and none is longer than the cap.
     collapsed = [(a, b) for a, b in itertools.pairwise(waits) if b < 0.5 * a and b < 0.5 * cap]
-    too_long = [w for w in waits if w > cap + TOLERANCE]
-    if (collapsed or too_long) and _rate_limited_meanwhile(sim, attempts):
+    flat = len(waits) >= 3 and max(waits) < min(cap, 1.5 * waits[0])
+    too_long = [w for w in waits if w > cap + TOLERANCE] if capped else []
+    if (collapsed or too_long or flat or too_short) and _rate_limited_meanwhile(sim, attempts):
         # A 429 to any of the platform's calls pauses them all for its Retry-After (profile), and other
         # tests share the platform: a pause stretches one wait and shortens the next as seen here, by
         # the profile's rule, not the platform's fault.
-        measure("retryWaitShapeCheck", "skipped: a 429 was answered to the platform meanwhile")
+        measure(f"retryWaitCheck[{label}]", "skipped: a 429 was answered to the platform meanwhile")
         return
-    expect(not collapsed, "the waits between retries of a failing verification do not grow",
+    expect(not too_short and not flat,
+           "the platform retried a failing regulator call without backing off (hammering)",
+           expected={"eachWaitAtLeastSeconds": floor, "waitsGrowToAtLeastSeconds": round(min(cap, 1.5 * waits[0]), 3)},
+           observed={"waits": waits, "tooShort": too_short, "neverGrew": flat})
+    expect(not collapsed, "the waits between retries of a failing regulator call do not grow",
            expected={"waitsGrowUpToSeconds": round(cap, 3)}, observed={"waits": waits, "collapsed": collapsed})
     expect(not too_long,
            f"a wait between attempts exceeded listingDecisionSeconds / 3 ({cap:.3f} s) + tolerance with no "
@@ -296,9 +331,8 @@ def _rate_limited_meanwhile(sim: Any, attempts: list[dict[str, Any]], lookback_s
                for c in recent)
 
 
-@pytest.mark.requirement("RES-04")
-def test_res04_stays_within_rate_limit(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
-                                       measure: Any) -> None:
+def _res04_stays_within_rate_limit(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+                                   measure: Any) -> None:
     # A token bucket of one request per second for this merchant; two listings at once exceed it.
     # Its 429s carry Retry-After of at least one second (whole seconds, control.py).
     per_second = 1.0
@@ -334,6 +368,34 @@ def test_res04_stays_within_rate_limit(ccc: RunContext, sim: Any, platform: Plat
     expect(not breaches,
            "after a 429 with Retry-After the platform kept calling the regulator before the delay had passed",
            expected={"noCallWithinSecondsOf429": min_retry_after}, observed=breaches[:10])
+
+
+@pytest.mark.requirement("RES-04")
+def test_res04_backoff_retry_after_and_rate_limit(ccc: RunContext, sim: Any, platform: PlatformClient,
+                                                  data: DataFactory, measure: Any) -> None:
+    # One test, its parts in sequence: a 429 pauses all of the platform's calls for its Retry-After
+    # (profile), so the 429 parts running alongside the backoff parts would bend the waits these
+    # measure. Backoff first, then the 429s. Every part runs; the verdict is the worst of them.
+    parts: list[tuple[str, Callable[[], None]]] = [
+        ("re-verification backs off during an outage",
+         lambda: _res04_reverification_backs_off(ccc, sim, platform, data, measure)),
+        ("pending retries back off", lambda: _res04_pending_retries_back_off(ccc, sim, platform, data, measure)),
+        ("Retry-After is honoured", lambda: _res04_retry_after_is_honoured(ccc, sim, platform, data, measure)),
+        ("stays within the rate limit", lambda: _res04_stays_within_rate_limit(ccc, sim, platform, data, measure)),
+    ]
+    failed: list[dict[str, Any]] = []
+    undecided: list[str] = []
+    for name, part in parts:
+        try:
+            part()
+        except ConformanceFailure as exc:
+            failed.append({"part": name, "message": exc.message, "expected": exc.expected, "observed": exc.observed})
+        except Inconclusive as exc:
+            undecided.append(f"{name}: {exc.msg}")
+    expect(not failed, "; ".join(f"{f['part']}: {f['message']}" for f in failed),
+           expected={f["part"]: f["expected"] for f in failed}, observed={f["part"]: f["observed"] for f in failed})
+    if undecided:
+        inconclusive("; ".join(undecided))
 
 
 @pytest.mark.requirement("RES-05")

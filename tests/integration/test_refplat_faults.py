@@ -308,14 +308,22 @@ def _header(capture: dict[str, Any], name: str) -> str | None:
 
 def test_bad_request_format(pool: PlatformPool) -> None:
     assert _RFC3339_OFFSET.match(_header(_verification_capture(pool, "base"), "X-Timestamp") or "")
-    assert not _RFC3339_OFFSET.match(_header(_verification_capture(pool, "bad-request-format"), "X-Timestamp") or "")
+    bad = _verification_capture(pool, "bad-request-format")
+    # "+0800": not RFC 3339, yet unambiguous, so the simulator answers and records the format problem
+    assert not _RFC3339_OFFSET.match(_header(bad, "X-Timestamp") or "")
+    assert bad["response"]["status"] == 200 and bad["headerErrors"]
 
 
 def test_unsigned_requests(pool: PlatformPool) -> None:
-    good = _verification_capture(pool, "base")
-    assert _header(good, "X-Signature") and good["signatureValid"] is True
-    bad = _verification_capture(pool, "unsigned-requests")
-    assert _header(bad, "X-Signature") is None and not bad["signatureValid"]
+    # verification requests stay signed: only the disposition reports lose their signature
+    assert _verification_capture(pool, "unsigned-requests")["signatureValid"] is True
+    for name, signed in (("base", True), ("unsigned-requests", False)):
+        listing = pool[name].create(categoryId="fridge", model="BCD-215")   # NO_CERTIFICATE: reported
+        reports = wait_until(lambda lid=listing["listingId"]: pool.sim.captures(
+            route="dispositions", match={"listingId": lid}), 3.0)
+        assert reports, name
+        assert (_header(reports[0], "X-Signature") is not None) is signed, name
+        assert reports[0]["response"]["status"] == (202 if signed else 401), name
 
 
 # -- audit and reporting ------------------------------------------------------------------------------

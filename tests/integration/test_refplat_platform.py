@@ -6,6 +6,7 @@ ICS claims), "poll" (change feed only), "sm3" (HMAC-SM3 signatures).
 
 from __future__ import annotations
 
+import itertools
 import re
 import signal
 import socket
@@ -14,7 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,11 @@ def test_reverification_outage_keeps_listings_on_sale_but_unknown_status_takes_t
     assert platform.stays(listing_id, "ON_SALE", REVERIFY + 0.5)["state"] == "ON_SALE"
     assert any(r["outcome"] == "UNAVAILABLE" and r["decision"] == "ON_SALE" for r in platform.records(listing_id))
     pool.sim.remove_fault(outage)
+    # Meanwhile the failing certificate was asked again with growing waits, not hammered (RES-04).
+    failed = [datetime.fromisoformat(c["receivedAt"]).timestamp()
+              for c in pool.sim.captures(route="verifications", match=match) if c["fault"]]
+    waits = [b - a for a, b in itertools.pairwise(failed)]
+    assert len(failed) >= 2 and min(waits) >= 0.15 and max(waits) >= 1.5 * waits[0], waits
     unknown = pool.sim.add_fault("unknown-status", match=match, params={"status": "FROZEN"})
     down = platform.wait_state(listing_id, "TAKEN_DOWN", REVERIFY + TAKEDOWN)
     assert down["reasonCode"] == "VERIFICATION_UNAVAILABLE"

@@ -104,7 +104,7 @@ def _edit(doc: Any, path: tuple[Any, ...], action: str, value: Any) -> Any:
     return copy
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 @given(st.sampled_from(BASES), st.data())
 def test_random_edits_get_the_same_verdict(base: tuple[str, Any], data: st.DataObject) -> None:
     schema, doc = base
@@ -115,7 +115,7 @@ def test_random_edits_get_the_same_verdict(base: tuple[str, Any], data: st.DataO
 
 
 @given(st.sampled_from(sorted(FORMATS)), st.one_of(st.text(max_size=40), SCALARS))
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, database=None)
 def test_formats_agree(fmt: str, value: Any) -> None:
     from jsonschema import FormatChecker
 
