@@ -30,7 +30,7 @@ FAULTS: dict[str, str] = {
     "no-retry-after": "ignores Retry-After on 429 and keeps calling at its usual pace (RES-04)",
     "accept-unsigned": "accepts notifications whose signature is missing or wrong (SEC-01)",
     "accept-replay": "accepts notifications with a stale timestamp or a reused nonce (SEC-02)",
-    "bad-request-format": "sends X-Timestamp with an ISO 8601 basic offset (+0800), not RFC 3339, in verification requests (MSG-01)",
+    "bad-request-format": "sends X-Timestamp with a basic offset (+0800), not RFC 3339, in verification requests (MSG-01)",
     "unsigned-requests": "sends disposition reports without X-Signature, so the regulator refuses them (MSG-03, RPT-01)",
     "no-audit": "keeps no verification records (AUD-01)",
     "no-disposition-report": "reports no dispositions to the regulator (RPT-01)",
