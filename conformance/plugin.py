@@ -378,9 +378,9 @@ def _simulator_records(factory: DataFactory) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
+    """Plain JSON types only (an IntEnum passes json.dumps but not xdist's serialiser)."""
     try:
-        json.dumps(value)
-        return value
+        return json.loads(json.dumps(value, default=str))
     except (TypeError, ValueError):
         return repr(value)
 

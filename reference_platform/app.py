@@ -160,7 +160,7 @@ def _has_surrogates(value: Any) -> bool:
     return False
 
 
-async def json_object(request: Request) -> dict[str, Any]:
+async def json_object(request: Request, *, crash_on_bad_json: bool = False) -> dict[str, Any]:
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != "application/json":
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
@@ -168,6 +168,8 @@ async def json_object(request: Request) -> dict[str, Any]:
     try:
         payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        if crash_on_bad_json:   # the crash-on-bad-input fault: the error escapes as a 500
+            raise RuntimeError("unparseable body") from exc
         raise ApiError(400, "BAD_REQUEST", f"the body is not JSON ({type(exc).__name__})") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "BAD_REQUEST", "the body must be a JSON object")
@@ -270,13 +272,15 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
         log.exception("unexpected error", exc_info=exc)
         return error_response(500, "INTERNAL_ERROR", "the platform failed; see its log")
 
+    crash_on_bad_json = settings.fault("crash-on-bad-input")
+
     @app.get(TEST_CONTROL + "/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.post(TEST_CONTROL + "/listings", status_code=201)
     async def create_listing(request: Request) -> JSONResponse:
-        fields = validated("listing-create", await json_object(request))
+        fields = validated("listing-create", await json_object(request, crash_on_bad_json=crash_on_bad_json))
         listing = await service().create(fields)
         return JSONResponse(listing_view(listing), status_code=201)
 
@@ -287,7 +291,7 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
     @app.patch(TEST_CONTROL + "/listings/{listing_id}")
     async def edit_listing(listing_id: str, request: Request) -> dict[str, Any]:
         listing_or_404(listing_id)
-        fields = validated("listing-edit", await json_object(request))
+        fields = validated("listing-edit", await json_object(request, crash_on_bad_json=crash_on_bad_json))
         listing = await service().edit(listing_id, fields)
         if listing is None:
             raise ApiError(404, "NOT_FOUND", f"no listing {listing_id!r}")

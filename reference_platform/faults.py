@@ -26,6 +26,8 @@ FAULTS: dict[str, str] = {
                   "re-list them on resubmission (TKD-05)",
     "ignore-order": "applies events in arrival order, so an older sequence can override a newer one (TKD-07)",
     "fail-open": "puts new listings on sale while the regulator is unavailable or answers unusably (RES-01, RES-03)",
+    "takedown-on-outage": "takes a listing on sale down when re-verification meets an outage (RES-02)",
+    "crash-on-bad-input": "answers 500 to a listing body that is not JSON (SEC-03)",
     "accept-unknown-status": "treats a certificate status outside the code list as valid (RES-05)",
     "no-retry-after": "ignores Retry-After on 429 and keeps calling at its usual pace (RES-04)",
     "accept-unsigned": "accepts notifications whose signature is missing or wrong (SEC-01)",

@@ -118,8 +118,17 @@ class Reverifier:
     def _conclude(self, before: Listing, listing: Listing, answer: Answer, mark: int,
                   event_state: tuple[int, str, int] | None) -> None:
         service = self.service
-        if (listing.version, listing.state, listing.reason_code) != (before.version, before.state, before.reason_code) \
-                or answer.kind is AnswerKind.UNAVAILABLE:
+        unchanged = (listing.version, listing.state, listing.reason_code) == (before.version, before.state, before.reason_code)
+        if unchanged and answer.kind is AnswerKind.UNAVAILABLE and listing.state == Codes.ON_SALE \
+                and service.settings.fault("takedown-on-outage"):
+            # The fault: an outage read as a failed check takes a valid listing off sale (breaks RES-02).
+            reason = Codes.VERIFICATION_UNAVAILABLE
+            self.store.update_listing(listing.listing_id, state=Codes.TAKEN_DOWN, reason_code=reason,
+                                      updated_at=clock.rfc3339())
+            service.record(listing, answer, Codes.TAKEN_DOWN, reason)
+            service.report(listing, Codes.TAKEN_DOWN, reason, request_id=answer.request_id)
+            return
+        if not unchanged or answer.kind is AnswerKind.UNAVAILABLE:
             # Changed meanwhile, or no usable answer: an outage leaves a listing on sale (RES-02).
             service.record(listing, answer, listing.state, listing.reason_code)
             return

@@ -119,6 +119,7 @@ def _takedown_by_status_change(ccc: RunContext, sim: Any, platform: PlatformClie
 # TKD-06 comes first in the module: it is the longest test, and pytest-xdist hands tests out in
 # collection order, so starting it early keeps one worker from idling at the end of a run.
 @pytest.mark.requirement("TKD-06")
+@pytest.mark.exclusive  # 1,000 listings at once: no other test's deadline should share the platform
 def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: Any, platform: PlatformClient,
                                                          data: DataFactory, measure: Any) -> None:
     # The profile's sizes, never scaled down: a platform that only copes with a handful must not pass.

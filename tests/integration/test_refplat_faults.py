@@ -370,3 +370,25 @@ def test_unstable_under_load(pool: PlatformPool) -> None:
 
     assert set(burst(pool["base"])) == {200}
     assert 503 in burst(pool["unstable-under-load"])
+
+
+def test_takedown_on_outage(pool: PlatformPool) -> None:
+    # An outage during re-verification must leave a valid listing on sale (RES-02); the fault takes it down.
+    window = TIMING["reverificationIntervalSeconds"] * 2
+    for name, expected in (("base", "ON_SALE"), ("takedown-on-outage", "TAKEN_DOWN")):
+        cert = certificate(pool)
+        listing = pool[name].decided(pool[name].create(**fridge(cert))["listingId"])
+        assert listing["state"] == "ON_SALE", name
+        fault = pool.sim.add_fault("http-error", match={"certificateNo": cert["certificateNo"]},
+                                   params={"status": 503})
+        try:
+            seen = pool[name].stays(listing["listingId"], "ON_SALE", window)
+            assert seen["state"] == expected, name
+        finally:
+            pool.sim.remove_fault(fault)
+
+
+def test_crash_on_bad_input(pool: PlatformPool) -> None:
+    for name, expected in (("base", 400), ("crash-on-bad-input", 500)):
+        response = pool[name].http.post("/listings", content=b"{not json", headers={"Content-Type": "application/json"})
+        assert response.status_code == expected, name
