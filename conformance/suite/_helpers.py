@@ -5,6 +5,7 @@ names; each says which gap it fills.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import threading
@@ -21,8 +22,9 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 
 from conformance import signing, specs
+from conformance.checks import precondition
 from conformance.context import RunContext
-from conformance.platform_client import Observation, PlatformClient, UnexpectedAnswer, wait_until
+from conformance.platform_client import Observation, PlatformClient, UnexpectedAnswer, WaitClock, wait_until
 from conformance.testdata import DataFactory
 
 
@@ -243,7 +245,10 @@ def watch_listings(platform: PlatformClient, listing_ids: list[str], condition: 
         return listing_id, sent, view, time.monotonic()
 
     lost: dict[str, UnexpectedAnswer] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(pending)))) as pool:
+    begun = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        stack.callback(lambda: WaitClock.add(time.monotonic() - begun))
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(1, min(workers, len(pending)))))
         while pending:
             round_started = time.monotonic()
             for listing_id, sent, view, answered in pool.map(read, pending):
@@ -485,3 +490,13 @@ class ListingHistoryRecorder:
                 self._error = exc
                 return
             self._stop.wait(self.step)
+
+
+def listing_on_sale(platform: PlatformClient, data: DataFactory, ccc: RunContext, *, merchant: str | None = None
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(certificate, listing): one valid listing on sale, a precondition — INCONCLUSIVE when it cannot be had."""
+    with precondition("a listing on sale with a valid certificate"):
+        category = data.category()
+        cert = data.certificate(category)
+        (listing,) = create_listings_on_sale(platform, data, ccc, [data.listing(cert, category, merchant=merchant)])
+    return cert, listing

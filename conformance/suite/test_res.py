@@ -26,6 +26,7 @@ from conformance.suite._helpers import (
     create_listings_on_sale,
     listing_brief,
     listing_decision_deadline,
+    listing_on_sale,
     received_epoch,
     run_concurrently,
     scoped_simulator_fault,
@@ -263,10 +264,7 @@ def _res04_reverification_backs_off(ccc: RunContext, sim: Any, platform: Platfor
     """Re-verifications of a listing on sale while the regulator fails (503) for its certificate: the
     listing stays on sale (RES-02), and the platform must not hammer the regulator meanwhile."""
     interval = float(ccc.timing["reverificationIntervalSeconds"])
-    with precondition("a listing on sale with a valid certificate"):
-        category = data.category()
-        cert = data.certificate(category)
-        create_listings_on_sale(platform, data, ccc, [data.listing(cert, category)])
+    cert, _ = listing_on_sale(platform, data, ccc)
     match = {"certificateNo": cert["certificateNo"]}
     with scoped_simulator_fault(sim, "http-error", match=match, params={"status": 503}):
         t0 = time.monotonic()
@@ -414,10 +412,7 @@ def _unknown_status_at_reverification(ccc: RunContext, sim: Any, platform: Platf
     interval = float(ccc.timing["reverificationIntervalSeconds"])
     deadline = float(ccc.timing["takedownDeadlineSeconds"])
     allowance = interval + deadline + TOLERANCE
-    with precondition("a listing on sale with a valid certificate"):
-        category = data.category()
-        cert = data.certificate(category)
-        (listing,) = create_listings_on_sale(platform, data, ccc, [data.listing(cert, category)])
+    cert, listing = listing_on_sale(platform, data, ccc)
     lid = str(listing["listingId"])
     with scoped_simulator_fault(sim, "unknown-status", match={"certificateNo": cert["certificateNo"]}):
         t0 = time.monotonic()

@@ -28,6 +28,7 @@ from conformance.suite._helpers import (
     distinct_dispositions,
     listing_brief,
     listing_decision_deadline,
+    listing_on_sale,
     pasted_certificate_numbers,
     received_epoch,
     scoped_simulator_fault,
@@ -314,11 +315,8 @@ def test_rpt02_reports_match_actions_one_to_one(ccc: RunContext, sim: Any, platf
 def test_rpt02_redelivered_event_reported_once(ccc: RunContext, sim: Any, platform: PlatformClient,
                                                data: DataFactory) -> None:
     route = status_change_route(ccc, push=True)
-    with precondition("a listing on sale with a valid certificate"):
-        category = data.category()
-        merchant = data.merchant()
-        cert = data.certificate(category)
-        (listing,) = create_listings_on_sale(platform, data, ccc, [data.listing(cert, category, merchant=merchant)])
+    merchant = data.merchant()
+    cert, listing = listing_on_sale(platform, data, ccc, merchant=merchant)
     lid = str(listing["listingId"])
     with ListingHistoryRecorder(platform) as recorder:
         recorder.add(listing)

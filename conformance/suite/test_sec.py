@@ -22,9 +22,9 @@ from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import Notifier, PlatformClient
 from conformance.suite._helpers import (
-    create_listings_on_sale,
     forged_status_event,
     listing_brief,
+    listing_on_sale,
     takedown_deadline_with_tolerance,
     watch_listings,
 )
@@ -38,10 +38,7 @@ FUZZ_EXAMPLES = 10
 
 
 def _listing_on_sale(ccc: RunContext, platform: PlatformClient, data: DataFactory) -> tuple[dict[str, Any], str]:
-    with precondition("a listing on sale with a valid certificate"):
-        category = data.category()
-        cert = data.certificate(category)
-        (listing,) = create_listings_on_sale(platform, data, ccc, [data.listing(cert, category)])
+    cert, listing = listing_on_sale(platform, data, ccc)
     return listing, cert["certificateNo"]
 
 

@@ -29,6 +29,7 @@ from conformance.suite._helpers import (
     issue_certificates_concurrently,
     listing_brief,
     listing_decision_deadline,
+    listing_on_sale,
     received_epoch,
     scoped_simulator_fault,
     status_change_route,
@@ -266,10 +267,7 @@ def test_tkd04_no_collateral_takedown(ccc: RunContext, sim: Any, platform: Platf
 def test_tkd05_lifted_suspension_makes_listing_sellable_again(ccc: RunContext, sim: Any, platform: PlatformClient,
                                                               data: DataFactory, measure: Any) -> None:
     route = status_change_route(ccc)
-    with precondition("a listing on sale with a valid certificate"):
-        category = data.category()
-        cert = data.certificate(category)
-        (listing,) = create_listings_on_sale(platform, data, ccc, [data.listing(cert, category)])
+    cert, listing = listing_on_sale(platform, data, ccc)
     lid, number = str(listing["listingId"]), cert["certificateNo"]
 
     t0 = time.monotonic()
@@ -312,10 +310,7 @@ def test_tkd07_duplicate_and_out_of_order_events_end_in_newest_state(ccc: RunCon
                                                                     platform: PlatformClient, data: DataFactory,
                                                                     measure: Any) -> None:
     route = status_change_route(ccc, push=True)
-    with precondition("a listing on sale with a valid certificate"):
-        category = data.category()
-        cert = data.certificate(category)
-        (listing,) = create_listings_on_sale(platform, data, ccc, [data.listing(cert, category)])
+    cert, listing = listing_on_sale(platform, data, ccc)
     lid, number = str(listing["listingId"]), cert["certificateNo"]
 
     with precondition("three status changes recorded in the feed (suspended, lifted, revoked)"):
@@ -369,10 +364,7 @@ def test_tkd03_expiry_found_by_periodic_reverification(ccc: RunContext, sim: Any
     interval = float(ccc.timing["reverificationIntervalSeconds"])
     deadline = float(ccc.timing["takedownDeadlineSeconds"])
     allowance = interval + deadline + TOLERANCE
-    with precondition("a listing on sale with a valid certificate"):
-        category = data.category()
-        cert = data.certificate(category)
-        (listing,) = create_listings_on_sale(platform, data, ccc, [data.listing(cert, category)])
+    cert, listing = listing_on_sale(platform, data, ccc)
     lid = str(listing["listingId"])
     number = cert["certificateNo"]
     yesterday = (today_in_shanghai() - timedelta(days=1)).isoformat()

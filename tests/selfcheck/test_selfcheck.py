@@ -25,9 +25,9 @@ pytestmark = pytest.mark.slow
 C = specs.load().vocab
 
 
-def run(tmp_path: Path, **kwargs: Any) -> tuple[int, dict[str, Any], Path, str]:
+def run(tmp_path: Path, workers: int = 1, **kwargs: Any) -> tuple[int, dict[str, Any], Path, str]:
     out = io.StringIO()
-    code = run_command(out=str(tmp_path), workers=1, console=Console(file=out, width=160), **kwargs)
+    code = run_command(out=str(tmp_path), workers=workers, console=Console(file=out, width=160), **kwargs)
     runs = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert len(runs) == 1, out.getvalue()
     report = json.loads((runs[0] / "report.json").read_text(encoding="utf-8"))
@@ -39,7 +39,8 @@ def verdicts(report: dict[str, Any]) -> dict[str, str]:
 
 
 def test_clean_reference_platform_is_conformant(tmp_path: Path) -> None:
-    code, report, run_dir, output = run(tmp_path)
+    # Two workers, as `ccc-conformance run` uses by default: the clean run exercises the parallel path.
+    code, report, run_dir, output = run(tmp_path, workers=2)
     s = specs.load()
     bad = {rid: v for rid, v in verdicts(report).items()
            if v not in (C.verdict.PASS, C.verdict.NOT_APPLICABLE)}

@@ -1,0 +1,63 @@
+"""Wall time of a full functional run on the embedded default, and where it goes.
+
+    .venv/bin/python benchmarks/full_run.py [--runs N] [--workers N]
+
+Prints, per run: the wall time of `ccc-conformance run` (target ≤ 60 s on 2 cores), the time inside
+the suite's pytest session, the set-up and report time around it, and — from the per-test
+``waitedSeconds`` the plugin records — how much of the session was the harness polling the platform
+for a state (waiting on the platform's declared deadlines) versus driving it and its own overhead.
+Waiting is summed over tests and divided by the worker count, so it is the share of wall time.
+A benchmark, not a test: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from conformance.runner import run_command
+
+
+def one_run(workers: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="ccc-bench-") as out:
+        t0 = time.monotonic()
+        code = run_command(out=out, workers=workers, console=Console(file=io.StringIO()))
+        wall = time.monotonic() - t0
+        run_dir = next(p for p in Path(out).iterdir() if p.is_dir())
+        report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+        results = [json.loads(line) for line in (run_dir / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+        session = re.search(r"in ([0-9.]+)s", (run_dir / "pytest-output.txt").read_text(encoding="utf-8"))
+    pytest_seconds = float(session.group(1)) if session else float("nan")
+    waited = sum(r.get("waitedSeconds", 0.0) for r in results) / workers
+    return {"exit": code, "verdict": report["overall"]["verdict"], "wall": wall, "pytest": pytest_seconds,
+            "around": wall - pytest_seconds, "waiting": waited, "driving": pytest_seconds - waited,
+            "tests": len(results)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    rows = [one_run(args.workers) for _ in range(args.runs)]
+    for i, r in enumerate(rows, 1):
+        print(f"run {i}: {r['verdict']} (exit {r['exit']}), {r['tests']} tests, wall {r['wall']:.1f} s = "
+              f"pytest session {r['pytest']:.1f} s + set-up/report {r['around']:.1f} s; in the session: "
+              f"waiting on the platform {r['waiting']:.1f} s ({r['waiting'] / r['wall']:.0%} of wall), "
+              f"driving it and harness overhead {r['driving']:.1f} s")
+    if len(rows) > 1:
+        print(f"median wall {statistics.median(r['wall'] for r in rows):.1f} s over {len(rows)} runs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
