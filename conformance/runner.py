@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,7 +64,7 @@ def run_command(*, target: str | None = None, ics: str | None = None, pixit: str
                 console: Console | None = None) -> int:
     """Entry point of ``ccc-conformance run``; returns the exit code."""
     console = console or Console(stderr=False)
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # one line, however narrow the terminal
     try:
         return _run(target, ics, pixit, split(only), split(area), list(fault or []), out, workers, console)
     except RunError as exc:
@@ -104,6 +105,7 @@ def _run(target: str | None, ics: str | None, pixit: str | None, only: list[str]
 
     setup: Setup | None = None
     server: SimulatorServer | None = None
+    suite_started = False
     try:
         if embedded:
             server = SimulatorServer(host="127.0.0.1", port=0)
@@ -122,6 +124,7 @@ def _run(target: str | None, ics: str | None, pixit: str | None, only: list[str]
         console.print(f"[bold]ccc-conformance[/bold] run [cyan]{run_id}[/cyan] → {ctx.target}"
                       + (" (embedded reference platform" + (f", faults: {', '.join(faults)}" if faults else "") + ")"
                          if embedded else ""), highlight=False)
+        suite_started = True
         rc_pytest = _run_suite(setup, server.url, run_dir, only, areas, workers, console)
         warnings = []
         if rc_pytest not in (0, 1, 5):
@@ -129,6 +132,10 @@ def _run(target: str | None, ics: str | None, pixit: str | None, only: list[str]
         if setup.platform is not None and setup.platform.poll() is not None:
             warnings.append(f"the reference platform exited with code {setup.platform.returncode} during the run")
         server.simulator.export_captures(run_dir / "evidence" / "simulator-captures.jsonl")
+    except (RunError, ics_mod.IcsError, specs.SpecError):
+        if not suite_started:  # nothing was judged: leave no half-made report folder behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     finally:
         if setup is not None:
             _stop_platform(setup.platform)
