@@ -5,7 +5,6 @@ Faults seen from a real HTTP client (reset, hang, latency…) are in tests/integ
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -19,19 +18,7 @@ from conformance.simulator.control import FAULT_KINDS
 from conformance.simulator.core import Simulator
 from conformance.simulator.faults import FaultBook
 from conformance.specs import Specs
-
-SECRET = "mall-secret-123"
-VERIFY = "/api/v1/verifications"
-FEED = "/api/v1/status-changes"
-DISPOSE = "/api/v1/dispositions"
-
-
-def call(sim: Simulator, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> httpx.Response:
-    async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app), base_url="http://sim") as client:
-            return await client.request(method, path, content=body, headers=headers)
-
-    return asyncio.run(go())
+from tests.unit.simulator_support import DISPOSE, FEED, SECRET, VERIFY, call
 
 
 def post(sim: Simulator, path: str, doc: dict[str, Any], platform: str = "mall") -> httpx.Response:

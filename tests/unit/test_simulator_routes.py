@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import threading
@@ -16,19 +15,7 @@ from conformance import signing
 from conformance.simulator.contract import Contract
 from conformance.simulator.core import Simulator
 from conformance.specs import Specs
-
-SECRET = "mall-secret-123"
-VERIFY = "/api/v1/verifications"
-FEED = "/api/v1/status-changes"
-DISPOSE = "/api/v1/dispositions"
-
-
-def call(sim: Simulator, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> httpx.Response:
-    async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app), base_url="http://sim") as client:
-            return await client.request(method, path, content=body, headers=headers)
-
-    return asyncio.run(go())
+from tests.unit.simulator_support import DISPOSE, FEED, SECRET, VERIFY, call
 
 
 def post(sim: Simulator, path: str, doc: Any, raw: bytes | None = None) -> httpx.Response:
