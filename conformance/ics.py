@@ -196,11 +196,6 @@ def _pixit_errors(s: Specs, doc: dict[str, Any]) -> list[str]:
     return out
 
 
-def static_verdicts(doc: Mapping[str, Any], specs: Specs | None = None) -> dict[str, tuple[str, list[str]]]:
-    """The review as :func:`conformance.verdicts.requirement_verdicts` takes it: id → (verdict, reasons)."""
-    return {v.requirement: (v.verdict, list(v.reasons)) for v in review(doc, specs)}
-
-
 # -- static review ------------------------------------------------------------------------------
 def review_file(path: str | Path, specs: Specs | None = None) -> list[RequirementVerdict]:
     """Load and review an ICS file (IcsError when it cannot be read as a YAML mapping)."""

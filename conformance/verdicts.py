@@ -116,27 +116,22 @@ def requirement_verdicts(
     *,
     requirement_ids: list[str],
     claimed: dict[str, bool],
-    static: dict[str, tuple[str, list[str]]] | None = None,
 ) -> list[RequirementVerdict]:
     """One verdict per requirement in ``requirement_ids``: worst of its tests.
 
     ``claimed`` is the ICS capabilities; a requirement whose capability is not claimed is
-    NOT_APPLICABLE whatever its tests did. ``static`` gives the verdict and reasons of the ICS
-    review for requirements verified statically. An automatic requirement with no test result is
-    INCONCLUSIVE: nothing established it.
+    NOT_APPLICABLE whatever its tests did (statically reviewed requirements have suite tests too,
+    conformance/suite/test_ics.py). A requirement with no test result is INCONCLUSIVE: nothing
+    established it.
     """
     c = codes()
     s = specs.load()
-    static = static or {}
     out = []
     for rid in requirement_ids:
         req = s.requirement(rid)
         mine = [r for r in results if rid in r.requirements]
         if req.capability and not claimed.get(req.capability, False):
             verdict, reason = c.NOT_APPLICABLE, f"the ICS does not claim {req.capability}"
-        elif rid in static:
-            verdict, reasons = static[rid]
-            reason = "; ".join(reasons) or "static review of the ICS"
         elif not mine:
             verdict, reason = c.INCONCLUSIVE, "no test of this requirement ran"
         else:
