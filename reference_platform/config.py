@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import yaml
 
 from .clock import zone
+from .faults import FAULTS
 from .schemacheck import Unsupported, Validator
 
 SPECS_ENV = "CCC_SPECS_DIR"
@@ -323,6 +324,9 @@ class Settings:
         return zone(self.profile.timezone)
 
     def fault(self, name: str) -> bool:
+        # A misspelt name would silently switch nothing off: only declared faults may be asked about.
+        if name not in FAULTS:
+            raise KeyError(f"unknown fault switch {name!r}")
         return name in self.faults
 
     @property

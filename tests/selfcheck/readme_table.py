@@ -1,4 +1,4 @@
-"""The README's "what the suite catches" table, made from tests/selfcheck/catches.py.
+"""The README's "what the suite catches" table, made from reference_platform/faults.py (via catches.py).
 
 `python -m tests.selfcheck.readme_table --write` refreshes README.md; tests/unit/test_readme_catches.py
 fails when the two disagree.
@@ -32,11 +32,11 @@ def table() -> str:
     ]
     for fault in sorted(CATCHES):
         areas, breaks, unsettled = CATCHES[fault]
-        lines.append(f"| `{fault}` | {FAULTS[fault].rsplit(' (', 1)[0]} | {', '.join(sorted(breaks))} | "
+        lines.append(f"| `{fault}` | {FAULTS[fault].does} | {', '.join(sorted(breaks))} | "
                      f"{', '.join(sorted(unsettled)) or '—'} | {', '.join(areas)} |")
-    untested = sorted(set(FAULTS) - set(CATCHES))
-    if untested:
-        lines += ["", f"Not in the functional self-check: {', '.join(f'`{f}`' for f in untested)} "
+    load = sorted(f.name for f in FAULTS.values() if f.phase == "load")
+    if load:
+        lines += ["", f"Not in the functional self-check: {', '.join(f'`{f}`' for f in load)} "
                       "(availability under load, verified by the load runner)."]
     return "\n".join(lines)
 
