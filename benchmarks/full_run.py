@@ -24,7 +24,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from conformance.runner import run_command
+from conformance.run import run_command
 
 
 def one_run(workers: int) -> dict[str, float]:

@@ -23,14 +23,15 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from conformance import __version__
+from conformance import __version__, exitcodes
 from conformance import ics as ics_mod
 from conformance import specs as specs_mod
+from conformance.exitcodes import UsageError
 from conformance.ics import IcsError
+from conformance.run.selection import split as _split
 from conformance.specs import SpecError, Specs
 
 PROG = "ccc-conformance"
-USAGE_EXIT = 3
 
 # click's exception classes: older typer re-exports click's, newer typer vendors its own copy. Take
 # them from wherever typer's BadParameter lives so main() catches the ones typer actually raises.
@@ -40,8 +41,7 @@ _ClickException: type[Exception] = _click_exceptions.ClickException
 _NoArgsIsHelpError: type[Exception] | None = getattr(_click_exceptions, "NoArgsIsHelpError", None)
 
 
-class CliError(Exception):
-    """A usage or configuration problem found by a command; main() prints it as one line, exit 3."""
+CliError = UsageError  # a usage or configuration problem found by a command: one line, exit 3
 
 
 app = typer.Typer(
@@ -59,11 +59,6 @@ app.add_typer(ics_app, name="ics")
 
 def _specs() -> Specs:
     return specs_mod.load()
-
-
-def _split(values: Sequence[str] | None) -> list[str]:
-    """Options given repeatedly and/or comma-separated, as one flat list without blanks."""
-    return [part.strip() for value in values or () for part in value.split(",") if part.strip()]
 
 
 def _version(value: bool) -> None:
@@ -234,12 +229,6 @@ def simulator(
 
 
 # -- reference-platform -------------------------------------------------------------------------
-class Mode(StrEnum):
-    push = "push"
-    poll = "poll"
-    both = "both"
-
-
 def _reference_platform_available() -> bool:
     # find_spec on the top-level name locates it without importing it: the harness never imports
     # reference_platform (architecture.md), it only starts it as a process.
@@ -249,7 +238,7 @@ def _reference_platform_available() -> bool:
     return any((Path(loc) / "__main__.py").is_file() for loc in spec.submodule_search_locations)
 
 
-def _run_forwarding_signals(cmd: list[str]) -> int:
+def _run_forwarding_signals(cmd: list[str], env: dict[str, str] | None = None) -> int:
     """Run cmd, forwarding SIGINT/SIGTERM/SIGHUP to it once, and return its exit code (128+N on signal N).
 
     The child gets its own process group so that a terminal Ctrl-C reaches it only through us, once:
@@ -269,7 +258,7 @@ def _run_forwarding_signals(cmd: list[str]) -> int:
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, forward) for sig in forwarded}
     try:
-        children.append(subprocess.Popen(cmd, process_group=0))
+        children.append(subprocess.Popen(cmd, process_group=0, env=env))
         for signum in early[:1]:  # asked to stop while it was starting: tell it once
             children[0].send_signal(signum)
         rc = children[0].wait()
@@ -279,40 +268,16 @@ def _run_forwarding_signals(cmd: list[str]) -> int:
     return 128 - rc if rc < 0 else rc
 
 
-@app.command("reference-platform")
-def reference_platform(
-    host: Annotated[str | None, typer.Option("--host", help="Bind address.")] = None,
-    port: Annotated[int | None, typer.Option("--port", min=0, max=65535, help="Bind port.")] = None,
-    regulator_url: Annotated[str | None, typer.Option("--regulator-url", metavar="URL",
-                                                      help="Base URL of the regulator (simulator).")] = None,
-    platform_id: Annotated[str | None, typer.Option("--platform-id", metavar="ID")] = None,
-    platform_secret: Annotated[str | None, typer.Option("--platform-secret", metavar="SECRET")] = None,
-    signature_alg: Annotated[str | None, typer.Option("--signature-alg", metavar="HMAC-SHA256|HMAC-SM3")] = None,
-    bearer_token: Annotated[str | None, typer.Option("--bearer-token", metavar="TOKEN")] = None,
-    db: Annotated[Path | None, typer.Option("--db", metavar="PATH", help="SQLite database file.")] = None,
-    ics: Annotated[Path | None, typer.Option("--ics", metavar="PATH", help="The ICS it runs under.")] = None,
-    mode: Annotated[Mode | None, typer.Option("--mode", help="push, poll or both.")] = None,
-    fault: Annotated[list[str] | None, typer.Option("--fault", metavar="NAME",
-                                                    help="Switch on a fault (repeat or comma-separate).")] = None,
-    list_faults: Annotated[bool, typer.Option("--list-faults", help="List the fault switches and exit.")] = False,
-) -> None:
-    """Run the embedded reference platform as its own process (python -m reference_platform)."""
-    if signature_alg is not None:
-        _check_alg(_specs(), signature_alg)
+@app.command("reference-platform", add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def reference_platform(ctx: typer.Context) -> None:
+    """Run the embedded reference platform as its own process; its options are its own
+    (``ccc-conformance reference-platform --help``), declared once in ``reference_platform/__main__.py``."""
     if not _reference_platform_available():
         raise CliError("the reference platform is not available in this build")
-    args: list[str] = []
-    for flag, value in (("--host", host), ("--port", port), ("--regulator-url", regulator_url),
-                        ("--platform-id", platform_id), ("--platform-secret", platform_secret),
-                        ("--signature-alg", signature_alg), ("--bearer-token", bearer_token),
-                        ("--db", db), ("--ics", ics), ("--mode", mode.value if mode else None)):
-        if value is not None:
-            args += [flag, str(value)]
-    for name in _split(fault):
-        args += ["--fault", name]
-    if list_faults:
-        args.append("--list-faults")
-    raise typer.Exit(_run_forwarding_signals([sys.executable, "-m", "reference_platform", *args]))
+    # Its usage errors then read "ccc-conformance reference-platform: error: …", like every other command's.
+    env = {**os.environ, "REFERENCE_PLATFORM_PROG": f"{PROG} reference-platform"}
+    raise typer.Exit(_run_forwarding_signals([sys.executable, "-m", "reference_platform", *ctx.args], env=env))
 
 
 # -- run ----------------------------------------------------------------------------------------
@@ -335,18 +300,11 @@ def run(
                                                 help="Parallel test workers.")] = None,
 ) -> None:
     """Run the conformance suite; exit 0 CONFORMANT, 1 NON_CONFORMANT, 2 INCOMPLETE, 3 usage error."""
-    s = _specs()
+    run_mod = _optional_module("conformance.run", "the runner")
     only_ids = [i.upper() for i in _split([only] if only else None)]
-    unknown = [i for i in only_ids if i not in s.requirements]
-    if unknown:
-        raise CliError(f"unknown requirement id {', '.join(unknown)} (see '{PROG} requirements')")
     areas = [a.upper() for a in _split(area)]
-    known_areas = [a["code"] for a in s.areas]
-    if bad := [a for a in areas if a not in known_areas]:
-        raise CliError(f"unknown area {', '.join(bad)} (known: {', '.join(known_areas)})")
-    runner = _optional_module("conformance.runner", "the runner")
-    raise SystemExit(runner.run_command(target=target, ics=ics, pixit=pixit, only=only_ids or None, area=areas or None,
-                                 fault=_split(fault), out=out, workers=workers))
+    raise SystemExit(run_mod.run_command(target=target, ics=ics, pixit=pixit, only=only_ids or None,
+                                         area=areas or None, fault=_split(fault), out=out, workers=workers))
 
 
 # -- entry point --------------------------------------------------------------------------------
@@ -357,7 +315,7 @@ def _one_line(text: str) -> str:
 def _usage_exit(message: str) -> NoReturn:
     # typer's pydantic-based coercion prefixes "Value error, " to choice errors; it says nothing.
     typer.echo(f"{PROG}: error: {_one_line(message).replace('Value error, ', '')}", err=True)
-    raise SystemExit(USAGE_EXIT)
+    raise SystemExit(exitcodes.USAGE)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -382,13 +340,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         # `ccc-conformance requirements | head`: the reader left; say nothing more, not even at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(1) from None
-    except OSError as exc:
-        # Port in use, unreadable file, missing directory: configuration, not a bug.
-        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        _usage_exit(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         typer.echo(f"{PROG}: interrupted", err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(exitcodes.INTERRUPTED) from None
     raise SystemExit(rv if isinstance(rv, int) else 0)
 
 

@@ -36,13 +36,14 @@ from .faults import FAULTS, describe, unknown
 from .signing import ALGORITHMS, HMAC_SHA256
 
 EXIT_USAGE = 3
-PROG = "python -m reference_platform"
+# The name usage errors are printed under: set by `ccc-conformance reference-platform`, which runs this.
+PROG = os.environ.get("REFERENCE_PLATFORM_PROG") or "python -m reference_platform"
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line and exit 3, as every command of the project does for usage errors.
-        print(f"{PROG}: {message}", file=sys.stderr)
+        print(f"{PROG}: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     if bad := unknown(args.fault):
-        print(f"{PROG}: unknown fault {', '.join(bad)} (known: {', '.join(FAULTS)})", file=sys.stderr)
+        print(f"{PROG}: error: unknown fault {', '.join(bad)} (known: {', '.join(FAULTS)})", file=sys.stderr)
         return EXIT_USAGE
     temp_dir = None
     if args.db is None:
@@ -142,12 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             settings = settings_from(args, db_path)
         except ConfigError as exc:
-            print(f"{PROG}: {exc}", file=sys.stderr)
+            # One line, whatever the cause: a YAML error's own message spans several.
+            print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
             return EXIT_USAGE
         try:
             sock = bind(args.host, args.port)
         except OSError as exc:
-            print(f"{PROG}: cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+            print(f"{PROG}: error: cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
                   "choose another --port", file=sys.stderr)
             return EXIT_USAGE
         return serve(settings, sock, args.log_level)

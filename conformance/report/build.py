@@ -1,13 +1,12 @@
 """Build ``report.json`` (validated against specs/schemas/report.schema.json) and ``report.html``.
 
-The inputs are the per-test results the plugin wrote (``results.jsonl``), the run context and the
+The inputs are the per-test results the plugin wrote (``RunDir.results``), the run context and the
 selection; requirement verdicts and the overall verdict come from :mod:`conformance.verdicts`.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,33 +16,6 @@ from conformance.context import RunContext
 from conformance.verdicts import TestResult, codes, overall, requirement_verdicts
 
 SUITE_NAME = "ccc-conformance"
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """Sortable and unique: UTC time to the second plus 6 random hex digits."""
-    now = now or datetime.now(UTC)
-    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
-
-
-def read_results(path: Path) -> list[TestResult]:
-    """Per-test results from results.jsonl; a torn last line (a run that died) is skipped."""
-    results: dict[str, TestResult] = {}
-    if not path.is_file():
-        return []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            r = TestResult.from_json(json.loads(line))
-        except (ValueError, KeyError, TypeError):
-            continue
-        results[r.nodeid] = r
-    return list(results.values())
-
-
-def split(value: str | list[str] | None) -> list[str]:
-    if not value:
-        return []
-    items = value if isinstance(value, list) else value.split(",")
-    return [x.strip() for part in items for x in part.split(",") if x.strip()]
 
 
 def scope(only: list[str], areas: list[str]) -> list[str]:
@@ -96,15 +68,15 @@ def build_report(ctx: RunContext, results: list[TestResult], *, run_id: str, sta
 
 
 def write_report(folder: Path, ctx: RunContext, results: list[TestResult], *, started: datetime,
-                 only: str | list[str] | None = None, areas: str | list[str] | None = None,
+                 only: list[str] | None = None, areas: list[str] | None = None,
                  run_id: str | None = None, embedded: bool = False, faults: list[str] | None = None,
                  warnings: list[str] | None = None) -> dict[str, Any]:
     """Write report.json and report.html into ``folder``; return the report. A report that breaks
     its own schema is a harness bug: say so loudly rather than hand a regulator a bad file."""
     from conformance.report.html import render_html
 
-    report = build_report(ctx, results, run_id=run_id or folder.name, started=started, only=split(only),
-                          areas=split(areas), embedded=embedded, faults=faults, warnings=warnings)
+    report = build_report(ctx, results, run_id=run_id or folder.name, started=started, only=list(only or []),
+                          areas=list(areas or []), embedded=embedded, faults=faults, warnings=warnings)
     errors = specs.load().errors("report", report)
     if errors:
         raise RuntimeError(f"report.json does not validate against report.schema.json: {errors[:3]}")

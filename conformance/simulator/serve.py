@@ -19,10 +19,10 @@ import uvicorn
 import yaml
 
 from conformance import signing
+from conformance.exitcodes import USAGE as USAGE_ERROR
 from conformance.simulator.core import Simulator
 from conformance.simulator.server import bind_socket, url_host, uvicorn_config
 
-USAGE_ERROR = 3
 DEFAULT_PLATFORM_ID = "platform-dev"
 DEMO_PER_STATUS = 3  # demo certificates per status, so every answer can be tried at once
 
@@ -58,7 +58,9 @@ def _banner(sim: Simulator, url: str, platform_id: str, secret: str, generated: 
         "Configure your platform with:",
         f"  regulator base URL : {url}",
         f"  platform id        : {platform_id}",
-        f"  platform secret    : {secret}" + ("   (generated; pass --platform-secret to choose)" if generated else ""),
+        # A given secret is never echoed (banners end up in CI logs); a generated one is shown once.
+        "  platform secret    : "
+        + (f"{secret}   (generated; pass --platform-secret to choose)" if generated else "(as given)"),
         f"  signature algorithm: {alg}",
         f"  notification URL   : {notification_url or '(none: status changes are not pushed; poll the feed)'}",
         "",
@@ -84,17 +86,17 @@ def main(host: str, port: int, platform_id: str | None, platform_secret: str | N
     try:
         sim, loaded = _prepare(platform_id, platform_secret, certificates, seed, notification_url, signature_alg)
     except ServeError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        print(f"ccc-conformance: error: {exc}", file=sys.stderr, flush=True)
         return USAGE_ERROR
     try:
         sock = bind_socket(host, port)
     except OSError as exc:
         sim.close()
         if exc.errno == errno.EADDRINUSE:
-            print(f"error: port {port} on {host} is in use; stop what uses it or choose another with --port",
+            print(f"ccc-conformance: error: port {port} on {host} is in use; stop what uses it or choose another with --port",
                   file=sys.stderr, flush=True)
         else:
-            print(f"error: cannot listen on {host}:{port} ({exc.strerror or exc}); check --host and --port",
+            print(f"ccc-conformance: error: cannot listen on {host}:{port} ({exc.strerror or exc}); check --host and --port",
                   file=sys.stderr, flush=True)
         return USAGE_ERROR
     url = f"http://{url_host(host)}:{sock.getsockname()[1]}"

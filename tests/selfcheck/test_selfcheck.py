@@ -18,7 +18,7 @@ from rich.console import Console
 
 from conformance import specs
 from conformance.report.manifest import verify_manifest
-from conformance.runner import run_command
+from conformance.run import run_command
 from tests.selfcheck.catches import CATCHES
 
 pytestmark = pytest.mark.slow

@@ -28,7 +28,7 @@ def one_error_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
     assert "Traceback" not in err
-    assert lines[0].startswith("error: ")
+    assert lines[0].startswith("ccc-conformance: error: ")
     return lines[0]
 
 

@@ -1,0 +1,67 @@
+"""The functional phase: the conformance suite in its own pytest process (xdist workers), watched
+through the run folder. A crash there still leaves ``results.jsonl`` for the report."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from conformance.run.counterparts import Platform
+from conformance.run.rundir import RunDir
+from conformance.run.selection import Selection
+
+SUITE_TIMEOUT_SECONDS = 3600.0  # a bound, so a hung platform cannot hold a CI job forever
+
+
+def default_workers() -> int:
+    # Conformance tests mostly wait on the platform's declared deadlines, not on this machine's CPU,
+    # so more workers than cores overlap those waits; the exclusive lock keeps bulk tests alone.
+    return min(6, max(4, 2 * (os.cpu_count() or 2)))
+
+
+def pytest_command(rundir: RunDir, platform: Platform, sim_url: str, selection: Selection, workers: int) -> list[str]:
+    # rootdir above the conformance package, so node ids read conformance/suite/test_x.py::test_y
+    rootdir = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-c", str(rundir.pytest_ini),
+           "--rootdir", str(rootdir), "-p", "no:cacheprovider", "-q", "--no-header", "-rN",
+           "--ccc-ics", str(platform.ics_path), "--ccc-target", platform.ctx.target, "--ccc-simulator-url", sim_url,
+           "--ccc-report-dir", str(rundir.root), "--ccc-no-report", "--junitxml", str(rundir.junit),
+           "--alluredir", str(rundir.allure_results)]
+    if platform.pixit_path:
+        cmd += ["--ccc-pixit", str(platform.pixit_path)]
+    if workers > 1:
+        cmd += ["-n", str(workers)]
+    if selection.only:
+        cmd += ["--ccc-only", ",".join(selection.only)]
+    if selection.areas:
+        cmd += ["--ccc-area", ",".join(selection.areas)]
+    return cmd
+
+
+def run_functional(rundir: RunDir, platform: Platform, sim_url: str, selection: Selection, workers: int | None,
+                   console: Console) -> int:
+    """Run the suite; return pytest's exit code."""
+    rundir.pytest_ini.write_text("[pytest]\n", encoding="utf-8")
+    cmd = pytest_command(rundir, platform, sim_url, selection, workers or default_workers())
+    with open(rundir.pytest_output, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=rundir.root)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=True) as progress:
+            task = progress.add_task("running the suite", total=None)
+            deadline = time.monotonic() + SUITE_TIMEOUT_SECONDS
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    break
+                if progress.tasks[task].total is None and (total := rundir.read_collected()) is not None:
+                    progress.update(task, total=total)
+                progress.update(task, completed=rundir.count_results())
+                time.sleep(0.2)
+    rundir.pytest_ini.unlink(missing_ok=True)
+    return proc.wait()
