@@ -29,6 +29,7 @@ SECRET = "bench-secret"
 
 _SIMULATOR = """
 import signal, sys
+from conformance.simulator.app import build_app
 from conformance.simulator.core import Simulator
 from conformance.simulator.server import uvicorn_config
 import socket, uvicorn
@@ -39,7 +40,7 @@ sock.bind(("127.0.0.1", 0))
 sock.listen(2048)
 sim.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
 print(sim.base_url, flush=True)
-server = uvicorn.Server(uvicorn_config(sim.app))
+server = uvicorn.Server(uvicorn_config(build_app(sim)))
 signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
 try:
     server.run(sockets=[sock])

@@ -44,6 +44,7 @@ def serve_child(ready_file: Path, certificates_file: Path, cpu: int | None) -> N
         os.sched_setaffinity(0, {cpu})
     import uvicorn
 
+    from conformance.simulator.app import build_app
     from conformance.simulator.core import Simulator
     from conformance.simulator.server import bind_socket, uvicorn_config
 
@@ -55,7 +56,7 @@ def serve_child(ready_file: Path, certificates_file: Path, cpu: int | None) -> N
     sock = bind_socket("127.0.0.1", 0)
     sim.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     ready_file.write_text(sim.base_url)
-    uvicorn.Server(uvicorn_config(sim.app)).run(sockets=[sock])
+    uvicorn.Server(uvicorn_config(build_app(sim))).run(sockets=[sock])
 
 
 def make_requests(certificates: list[list[str]], count: int, out: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ class RunContext:
     target: str
     ics_file: str | None = None
     simulator_url: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def capabilities(self) -> dict[str, bool]:

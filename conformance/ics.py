@@ -317,26 +317,3 @@ def _review_retention(s: Specs, doc: Mapping[str, Any]) -> RequirementVerdict:
             f"/retention/verificationRecordYears: {years:g} {'year' if years == 1 else 'years'} is below the "
             f"minimum of {minimum:g} years (retentionMinYears, E-Commerce Law Art. 31)"])
     return RequirementVerdict(RETENTION, _codes().PASS, [])
-
-
-# -- report summary -----------------------------------------------------------------------------
-def summary(doc: Mapping[str, Any], file: str | Path | None = None) -> dict[str, Any]:
-    """What a report shows of the ICS: platform, capabilities and timing (report.schema.json /ics).
-
-    Only the ICS goes in; the PIXIT never does, so no secret can reach a report through here.
-    """
-
-    def section(name: str) -> dict[str, Any]:
-        value = doc.get(name)
-        return dict(value) if isinstance(value, dict) else {}
-
-    out: dict[str, Any] = {
-        "platform": section("platform"),
-        "capabilities": section("capabilities"),
-        "timing": section("timing"),
-        "production": section("production"),
-        "file": str(file) if file is not None else None,
-    }
-    if isinstance(doc.get("profile"), str):
-        out["profile"] = doc["profile"]
-    return out

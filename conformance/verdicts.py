@@ -18,16 +18,20 @@ from conformance import specs
 
 
 class _Codes:
-    """Verdict codes by role, read from terminology.yaml so no module spells them."""
+    """Verdict codes by role, read from terminology.yaml by name (``specs.vocab``), so no module spells
+    them and reordering the list cannot swap two roles; the list's order is only their severity."""
 
     def __init__(self) -> None:
         s = specs.load()
+        v = s.vocab
         self.order: list[str] = s.codes("verdict")
-        self.NOT_APPLICABLE, self.PASS, self.INCONCLUSIVE, self.ERROR, self.FAIL = self.order
-        overall = {c.extra["exitCode"]: c.code for c in s.code_lists()["overallVerdict"]}
-        self.CONFORMANT, self.NON_CONFORMANT, self.INCOMPLETE = overall[0], overall[1], overall[2]
-        self.exit_codes = {code: exit_code for exit_code, code in overall.items()}
-        self.SHALL, self.SHOULD, self.MAY = s.codes("requirementLevel")
+        self.NOT_APPLICABLE, self.PASS = v.verdict.NOT_APPLICABLE, v.verdict.PASS
+        self.INCONCLUSIVE, self.ERROR, self.FAIL = v.verdict.INCONCLUSIVE, v.verdict.ERROR, v.verdict.FAIL
+        self.CONFORMANT = v.overallVerdict.CONFORMANT
+        self.NON_CONFORMANT = v.overallVerdict.NON_CONFORMANT
+        self.INCOMPLETE = v.overallVerdict.INCOMPLETE
+        self.exit_codes = {c.code: int(c.extra["exitCode"]) for c in s.code_lists()["overallVerdict"]}
+        self.SHALL, self.SHOULD, self.MAY = v.requirementLevel.SHALL, v.requirementLevel.SHOULD, v.requirementLevel.MAY
 
 
 _codes: _Codes | None = None

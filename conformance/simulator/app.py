@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl
 
 from conformance.simulator.capture import RequestCapture
 from conformance.simulator.contract import Route
+from conformance.simulator.control_http import build_control_app
 from conformance.simulator.faults import FaultHit
 from conformance.simulator.feed import CursorError
 from conformance.simulator.registry import encode
@@ -78,10 +79,14 @@ class Answer:
         self.drop = drop  # close the connection without a complete answer
 
 
+def build_app(sim: Simulator) -> RegulatorApp:
+    """The ASGI application serving ``sim``: the regulator routes and ``/_sim/``. Built outside the
+    Simulator, which owns only state, so that nothing imports back into core."""
+    return RegulatorApp(sim)
+
+
 class RegulatorApp:
     def __init__(self, sim: Simulator) -> None:
-        from conformance.simulator.control_http import build_control_app
-
         self.sim = sim
         self.contract = sim.contract
         self.routes = self.contract.by_path

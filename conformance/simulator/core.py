@@ -52,7 +52,6 @@ class Simulator:
         self._dispositions: dict[str, dict[str, Any]] = {}  # dispositionId -> first accepted body
         self._disposition_log: list[dict[str, Any]] = []
         self._base_url: str | None = None
-        self._app: Any = None
         self.stopping = threading.Event()  # set when the server stops: hang faults end early
 
     # -- serving ------------------------------------------------------------------------------
@@ -65,15 +64,6 @@ class Simulator:
     @base_url.setter
     def base_url(self, value: str | None) -> None:
         self._base_url = value.rstrip("/") if value else None
-
-    @property
-    def app(self) -> Any:
-        """The ASGI application: the regulator routes and /_sim/."""
-        if self._app is None:
-            from conformance.simulator.app import RegulatorApp  # app imports core's types; avoid a cycle
-
-            self._app = RegulatorApp(self)
-        return self._app
 
     def close(self) -> None:
         """Stop push delivery. Captures stay readable."""

@@ -20,6 +20,7 @@ import yaml
 
 from conformance import signing
 from conformance.exitcodes import USAGE as USAGE_ERROR
+from conformance.simulator.app import build_app
 from conformance.simulator.core import Simulator
 from conformance.simulator.server import bind_socket, url_host, uvicorn_config
 
@@ -105,7 +106,7 @@ def main(host: str, port: int, platform_id: str | None, platform_secret: str | N
     _banner(sim, url, platform.platform_id, platform.secret, platform_secret is None, platform.signature_alg,
             platform.notification_url, loaded, sys.stdout)
 
-    server = uvicorn.Server(uvicorn_config(sim.app))
+    server = uvicorn.Server(uvicorn_config(build_app(sim)))
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt

@@ -16,6 +16,7 @@ from typing import Any
 
 import uvicorn
 
+from conformance.simulator.app import build_app
 from conformance.simulator.core import Simulator
 
 
@@ -79,7 +80,7 @@ class SimulatorServer:
         sock = bind_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
         self.simulator.stopping.clear()
-        server = uvicorn.Server(uvicorn_config(self.simulator.app))
+        server = uvicorn.Server(uvicorn_config(build_app(self.simulator)))
         self._server = server
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ccc-simulator",
                                         daemon=True)

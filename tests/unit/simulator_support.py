@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 
+from conformance.simulator.app import build_app
 from conformance.simulator.core import Simulator
 
 SECRET = "mall-secret-123"
@@ -18,7 +19,7 @@ def call(sim: Simulator, method: str, path: str, body: bytes = b"", headers: dic
     """One request to the simulator's ASGI app, no server needed."""
 
     async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app), base_url="http://sim") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(sim)), base_url="http://sim") as client:
             return await client.request(method, path, content=body, headers=headers)
 
     return asyncio.run(go())

@@ -279,21 +279,3 @@ def test_pixit_unreadable(tmp_path: Path) -> None:
     with pytest.raises(IcsError, match="PIXIT file not found"):
         ics.load_pixit(tmp_path / "none.yaml", env={})
 
-
-# -- summary --------------------------------------------------------------------------------------
-def test_summary_for_reports(reference: dict[str, Any], specs: Specs) -> None:
-    got = ics.summary(reference, file="specs/examples/ics-reference.yaml")
-    assert got["platform"] == reference["platform"]
-    assert got["capabilities"] == reference["capabilities"]
-    assert got["timing"] == reference["timing"]
-    assert got["file"] == "specs/examples/ics-reference.yaml"
-    # The report schema's /ics object accepts it.
-    ics_schema = specs.schema("report")["properties"]["ics"]
-    assert set(ics_schema["required"]) <= set(got)
-    got["platform"]["name"] = "changed"
-    assert reference["platform"]["name"] != "changed", "the summary must not alias the ICS"
-
-
-def test_summary_of_a_broken_ics() -> None:
-    assert ics.summary({"platform": "x"}) == {"platform": {}, "capabilities": {}, "timing": {}, "production": {},
-                                              "file": None}

@@ -27,6 +27,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from conformance import signing
+from conformance.simulator.app import build_app
 from conformance.simulator.core import Simulator
 
 SECRET = "reference-secret-change-me"
@@ -88,7 +89,7 @@ def test_simulator_accepts_the_known_answer_signature(alg: str, expected: str) -
 # -- through the ASGI app -------------------------------------------------------------------------
 def call(sim: Simulator, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> httpx.Response:
     async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app), base_url="http://sim") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(sim)), base_url="http://sim") as client:
             return await client.request(method, path, content=body, headers=headers)
 
     return asyncio.run(go())

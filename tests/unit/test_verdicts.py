@@ -70,3 +70,11 @@ def test_result_round_trips_through_json() -> None:
     r = result(["SEC-01"], C.FAIL, "x", "refused")
     r.measurements = [{"name": "latency", "value": 1.5, "unit": "s"}]
     assert TestResult.from_json(r.as_json()) == r
+
+
+def test_roles_are_taken_by_name_and_their_severity_order_is_the_profiles() -> None:
+    # profile.md §4: FAIL outranks ERROR (a demonstrated FAIL stands), NOT_APPLICABLE is the mildest.
+    c = codes()
+    assert c.order == [c.NOT_APPLICABLE, c.PASS, c.INCONCLUSIVE, c.ERROR, c.FAIL]
+    assert (c.PASS, c.FAIL, c.ERROR) == ("PASS", "FAIL", "ERROR")
+    assert c.exit_codes == {c.CONFORMANT: 0, c.NON_CONFORMANT: 1, c.INCOMPLETE: 2}
