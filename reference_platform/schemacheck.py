@@ -14,6 +14,9 @@ Formats are asserted (2020-12 treats them as annotations unless asked). For ``da
 ``23:59:60``, which Python's date and datetime cannot hold and jsonschema (the harness's validator)
 rejects: an answer with such an expiry date would pass the check and then be unreadable to the
 decision. So those two formats also require that the platform can read the value.
+
+Documents must be JSON values: jsonschema-rs reads a float NaN or Infinity as null, so the platform's
+JSON parsers refuse those constants (app.py for its own API, regulator.py for the regulator's answers).
 """
 
 from __future__ import annotations
