@@ -15,12 +15,18 @@ Formats are asserted (2020-12 treats them as annotations unless asked). For ``da
 rejects: an answer with such an expiry date would pass the check and then be unreadable to the
 decision. So those two formats also require that the platform can read the value.
 
+``pattern`` is read with Python's ``re``, not jsonschema-rs's ECMA-262 engine: the harness's
+jsonschema and the generators that derive documents from the schemas read patterns that way, and
+the two dialects disagree on ``\\s`` (U+001C–U+001F and U+0085 are space to Python, U+FEFF to
+ECMA-262), so a title of U+FEFF alone would be blank to one and not to the other.
+
 Documents must be JSON values: jsonschema-rs reads a float NaN or Infinity as null, so the platform's
 JSON parsers refuse those constants (app.py for its own API, regulator.py for the regulator's answers).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -33,6 +39,7 @@ from .clock import parse_date, parse_rfc3339
 # that a megabyte of text sent in a field is never echoed back in an answer or a log line.
 MAX_MESSAGE = 300
 MASK = "the value"
+SHOWN_VALUE = 80   # characters of a value a message may quote
 
 
 class SchemaError(Exception):
@@ -78,6 +85,22 @@ def _without_surrogates(doc: Any) -> Any:
     return doc
 
 
+class _PythonPattern:
+    """The ``pattern`` keyword as jsonschema reads it (see the module docstring)."""
+
+    def __init__(self, _parent: dict[str, Any], value: str, _path: list[str | int]) -> None:
+        self._search = re.compile(value).search   # re.error: the schema does not compile
+        self._pattern = json.dumps(value)
+
+    def validate(self, instance: Any) -> None:
+        if isinstance(instance, str) and not self._search(instance):
+            shown = json.dumps(instance, ensure_ascii=False) if len(instance) <= SHOWN_VALUE else MASK
+            raise ValueError(f"{shown} does not match {self._pattern}")
+
+
+_KEYWORDS = {"pattern": _PythonPattern}
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -101,7 +124,7 @@ class Validator:
         try:
             return jsonschema_rs.Draft202012Validator(
                 self.schema, registry=self._registry, retriever=_refuse, validate_formats=True, formats=FORMATS,
-                mask=mask)
+                keywords=_KEYWORDS, mask=mask)
         except (ValueError, jsonschema_rs.ReferencingError) as exc:   # ValidationError is a ValueError
             raise SchemaError(_first_line(exc)) from exc
 
