@@ -19,7 +19,7 @@ import yaml
 
 from .clock import zone
 from .faults import FAULTS
-from .schemacheck import Unsupported, Validator
+from .schemacheck import SchemaError, SchemaSet, Validator
 
 SPECS_ENV = "CCC_SPECS_DIR"
 # catalogue.yaml's `scheme` values: a product needs a CCC certificate, or a self-declaration filing.
@@ -182,10 +182,10 @@ def load_catalogue_schemes(root: Path) -> dict[str, str]:
 
 
 class Schemas:
-    """The specs/schemas/ documents the platform checks against, compiled once (see :mod:`schemacheck`).
+    """The specs/schemas/ documents the platform checks against (see :mod:`schemacheck`).
 
-    Schemas name each other by file name (``$ref: common.schema.json#/$defs/text``); the references
-    are inlined before compiling, so a check never resolves anything at run time.
+    Schemas name each other by file name (``$ref: common.schema.json#/$defs/text``); all of them are
+    registered together when the platform starts, so a reference to a missing file stops it there.
     """
 
     def __init__(self, root: Path) -> None:
@@ -198,39 +198,19 @@ class Schemas:
                 raise ConfigError(f"{path}: cannot read as JSON ({exc})") from exc
         if not docs:
             raise ConfigError(f"{folder}: no *.schema.json files")
-        self._docs = docs
-        self._validators: dict[str, Validator] = {}
+        try:
+            self._set = SchemaSet(docs)
+        except SchemaError as exc:
+            raise ConfigError(f"{folder}: the platform cannot check against these schemas ({exc})") from exc
 
     def validator(self, name: str) -> Validator:
-        if name not in self._validators:
-            file = f"{name}.schema.json"
-            if file not in self._docs:
-                raise ConfigError(f"specs/schemas/{file} is missing")
-            try:
-                self._validators[name] = Validator(self._inline(self._docs[file], file, ()))
-            except (KeyError, _Cycle, Unsupported) as exc:
-                raise ConfigError(f"specs/schemas/{file}: the platform cannot check it ({exc})") from exc
-        return self._validators[name]
-
-    def _inline(self, node: Any, file: str, seen: tuple[str, ...]) -> Any:
-        if isinstance(node, list):
-            return [self._inline(v, file, seen) for v in node]
-        if not isinstance(node, dict):
-            return node
-        out = {k: self._inline(v, file, seen) for k, v in node.items() if k not in ("$ref", "$id", "$schema", "$defs")}
-        if "$ref" not in node:
-            return out
-        target_file, _, pointer = node["$ref"].partition("#")
-        target_file = target_file or file
-        key = f"{target_file}#{pointer}"
-        if key in seen:
-            raise _Cycle(key)
-        target = self._docs[target_file]
-        for part in filter(None, pointer.split("/")):
-            target = target[part]
-        resolved = self._inline(target, target_file, (*seen, key))
-        # Keywords beside a $ref apply too (2020-12): keep both, as an allOf.
-        return {"allOf": [resolved, out]} if out else resolved
+        file = f"{name}.schema.json"
+        if file not in self._set:
+            raise ConfigError(f"specs/schemas/{file} is missing")
+        try:
+            return self._set.validator(file)
+        except SchemaError as exc:
+            raise ConfigError(f"specs/schemas/{file}: the platform cannot check it ({exc})") from exc
 
     def errors(self, name: str, doc: Any) -> list[str]:
         """The first error as '/json/pointer: message' (empty when valid)."""
@@ -239,10 +219,6 @@ class Schemas:
 
     def is_valid(self, name: str, doc: Any) -> bool:
         return self.validator(name).is_valid(doc)
-
-
-class _Cycle(Exception):
-    """A recursive $ref, which inlining cannot express."""
 
 
 @dataclass(frozen=True)

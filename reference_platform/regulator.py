@@ -34,6 +34,12 @@ DISPOSITIONS = "/api/v1/dispositions"
 MAX_CONCURRENT_CALLS = 24
 
 
+def _not_json(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259 §6), and jsonschema-rs would read them as null, so that
+    # a NOT_FOUND answer with "certificate": NaN would pass its schema: refuse them, as app.py does.
+    raise ValueError(f"{name} is not JSON")
+
+
 class AnswerKind(Enum):
     OK = "OK"                          # the record, status in the code list
     NOT_FOUND = "NOT_FOUND"            # no such certificate
@@ -124,7 +130,7 @@ class RegulatorClient:
         if response.status == 429 and not self.settings.fault("no-retry-after"):
             self._pause(retry_after if retry_after is not None else self.settings.retry_cap)
         try:
-            payload = json.loads(response.body)
+            payload = json.loads(response.body, parse_constant=_not_json)
         except ValueError:   # UnicodeDecodeError is a ValueError too
             payload = None
         return CallResult(response.status, payload, retry_after, "" if payload is not None else "body is not JSON")

@@ -214,3 +214,20 @@ def test_calls_are_signed_with_the_path_as_sent(tmp_path: Path) -> None:
     assert target == "/api/v1/status-changes?after=a+b&limit=10"
     assert harness.verify("s", headers["X-Signature"], "GET", target, headers["X-Timestamp"], headers["X-Nonce"], b"")
     assert harness.parse_rfc3339(headers["X-Timestamp"]) is not None
+
+
+def test_nan_and_infinity_are_not_json(tmp_path: Path) -> None:
+    # jsonschema-rs reads NaN as null: such an answer must never reach the schema check.
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        await _read_request(reader)
+        writer.write(_response(200, b'{"events":[],"nextCursor":NaN}'))
+
+    async def run() -> CallResult:
+        server, url, _ = await _serve(handler)
+        try:
+            return await regulator(tmp_path, url).status_changes(None, 10)
+        finally:
+            server.close()
+
+    result = asyncio.run(run())
+    assert result.status == 200 and result.payload is None and result.detail == "body is not JSON"
