@@ -34,8 +34,11 @@ from conformance import ics as ics_mod
 from conformance import specs
 from conformance.context import RunContext, load_context
 from conformance.evidence import Redactor
+from conformance.load.in_run import load_step
 from conformance.report.build import new_run_id, read_results, split, write_report
 from conformance.report.manifest import write_manifest
+from conformance.scope import PARTIAL
+from conformance.scope import select as select_scope
 from conformance.verdicts import codes
 
 USAGE_ERROR = 3
@@ -61,12 +64,13 @@ class Setup:
 def run_command(*, target: str | None = None, ics: str | None = None, pixit: str | None = None,
                 only: str | list[str] | None = None, area: str | list[str] | None = None,
                 fault: list[str] | None = None, out: str | None = None, workers: int | None = None,
-                console: Console | None = None) -> int:
+                console: Console | None = None, skip_load: bool = False, load_options: Any = None) -> int:
     """Entry point of ``ccc-conformance run``; returns the exit code."""
     console = console or Console(stderr=False)
     err = Console(stderr=True, soft_wrap=True)  # one line, however narrow the terminal
     try:
-        return _run(target, ics, pixit, split(only), split(area), list(fault or []), out, workers, console)
+        return _run(target, ics, pixit, split(only), split(area), list(fault or []), out, workers, console,
+                    skip_load, load_options)
     except RunError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return USAGE_ERROR
@@ -76,7 +80,8 @@ def run_command(*, target: str | None = None, ics: str | None = None, pixit: str
 
 
 def _run(target: str | None, ics: str | None, pixit: str | None, only: list[str], areas: list[str],
-         faults: list[str], out: str | None, workers: int | None, console: Console) -> int:
+         faults: list[str], out: str | None, workers: int | None, console: Console,
+         skip_load: bool = False, load_options: Any = None) -> int:
     s = specs.load()
     unknown = [r for r in only if r not in s.requirements]
     if unknown:
@@ -125,12 +130,19 @@ def _run(target: str | None, ics: str | None, pixit: str | None, only: list[str]
                       + (" (embedded reference platform" + (f", faults: {', '.join(faults)}" if faults else "") + ")"
                          if embedded else ""), highlight=False)
         suite_started = True
-        rc_pytest = _run_suite(setup, server.url, run_dir, only, areas, workers, console)
+        # -- phases (issue 9): the functional suite only when the selection has functional
+        # requirements; then the load phase for the selected AVL requirements (conformance/load/).
+        selection = select_scope(only, areas, skip_load=skip_load)
+        rc_pytest = _run_suite(setup, server.url, run_dir, only, areas, workers, console) if selection.functional else 5
+        load_results, load_ids, load_report = load_step(selection.load, setup.ctx, server.simulator, run_dir,
+                                                        embedded=embedded, options=load_options, console=console)
+        # -- end phases
         warnings = []
         if rc_pytest not in (0, 1, 5):
             warnings.append(f"the suite's pytest process ended with code {rc_pytest}; see pytest-output.txt")
         if setup.platform is not None and setup.platform.poll() is not None:
             warnings.append(f"the reference platform exited with code {setup.platform.returncode} during the run")
+        (run_dir / "evidence").mkdir(exist_ok=True)  # a run of the load phase alone has no test evidence
         server.simulator.export_captures(run_dir / "evidence" / "simulator-captures.jsonl")
     except (RunError, ics_mod.IcsError, specs.SpecError):
         if not suite_started:  # nothing was judged: leave no half-made report folder behind
@@ -144,9 +156,9 @@ def _run(target: str | None, ics: str | None, pixit: str | None, only: list[str]
         if server is not None:
             server.stop()
 
-    results = read_results(run_dir / "results.jsonl")
+    results = read_results(run_dir / "results.jsonl") + load_results
     report = write_report(run_dir, setup.ctx, results, started=started, only=only, areas=areas, run_id=run_id,
-                          embedded=embedded, faults=faults, warnings=warnings)
+                          embedded=embedded, faults=faults, warnings=warnings, load_ids=load_ids, load=load_report)
     _redact_outputs(run_dir, Redactor(setup.ctx.secrets()))
     write_manifest(run_dir)
     _print_summary(report, run_dir, console)
@@ -328,5 +340,7 @@ def _print_summary(report: dict[str, Any], run_dir: Path, console: Console) -> N
     for w in report["overall"]["warnings"]:
         console.print(f"  [yellow]warning:[/yellow] {w}", highlight=False)
     colour = {0: "green", 1: "red", 2: "yellow"}.get(report["overall"]["exitCode"], "white")
-    console.print(f"[bold {colour}]{report['overall']['verdict']}[/bold {colour}] — report: {run_dir / 'report.html'}",
+    partial = f" (partial — not a conformance claim; not judged: {len(report['notJudged'])})" \
+        if report.get("scope") == PARTIAL else ""
+    console.print(f"[bold {colour}]{report['overall']['verdict']}[/bold {colour}]{partial} — report: {run_dir / 'report.html'}",
                   highlight=False)

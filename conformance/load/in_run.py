@@ -1,0 +1,37 @@
+"""The load phase as a step of ``ccc-conformance run`` (and of ``ccc-conformance load``, a run of AVL alone).
+
+The runner calls :func:`load_step` after the functional suite, with the simulator and the platform
+still up; it returns the verdicts of the selected AVL requirements and what goes into report.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from conformance.context import RunContext
+from conformance.load.phase import LoadOutcome, run_load_phase
+from conformance.load.plan import LoadOptions
+from conformance.simulator.control import SimulatorControl
+from conformance.verdicts import TestResult
+
+
+def default_options(embedded: bool) -> LoadOptions:
+    """The embedded default platform gets the quick preset; a real platform the profile's load."""
+    return LoadOptions.defaults(quick=embedded)
+
+
+def load_step(selected: list[str], ctx: RunContext, sim: SimulatorControl, run_dir: Path, *, embedded: bool,
+              options: LoadOptions | None, console: Console) -> tuple[list[TestResult], list[str], dict[str, Any] | None]:
+    """(results, requirement ids judged, report.json's ``load``) for the selected AVL requirements."""
+    if not selected:
+        return [], [], None
+    opts = options or default_options(embedded)
+    console.print(f"load phase: {opts.shape}, {opts.rate:g} req/s for {opts.duration:g} s"
+                  + (" (quick preset)" if opts.quick else "") + f", {opts.workers} locust worker(s)", highlight=False)
+    outcome: LoadOutcome = run_load_phase(ctx, sim, run_dir, opts, console)
+    results = [r for r in outcome.results if set(r.requirements) & set(selected)]
+    judged = [rid for rid in outcome.judged if rid in selected]
+    return results, judged, outcome.as_json()

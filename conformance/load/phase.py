@@ -1,0 +1,125 @@
+"""The load phase, one entry point: plan → regulator script + locust → read back → post-check → AVL verdicts.
+
+``run_load_phase`` is what ``ccc-conformance load`` and a full ``ccc-conformance run`` call. It needs
+a served simulator the platform already calls (``SimulatorControl``) and a ``RunContext``; it writes
+into ``<run-dir>/load/`` and returns the verdicts and the per-second series. A harness failure
+(locust does not start, dies) gives ERROR verdicts with the reason, never an exception to the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from conformance import specs
+from conformance.context import RunContext
+from conformance.load import judge, launch, postcheck, results
+from conformance.load.plan import LoadOptions, PlanError, pools, timeline, write_plan
+from conformance.load.progress import ProgressLine
+from conformance.load.regulator import RegulatorScript
+from conformance.simulator.control import SimulatorControl
+from conformance.verdicts import TestResult
+
+LOAD_DIR = "load"
+
+
+@dataclass
+class LoadOutcome:
+    results: list[TestResult]
+    series: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def judged(self) -> list[str]:
+        return sorted({r for t in self.results for r in t.requirements})
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.summary, "series": self.series}
+
+
+def requirement_ids() -> list[str]:
+    """The requirements the load phase judges (``suite: load`` in requirements.yaml)."""
+    return [r.id for r in specs.load().requirements.values() if r.suite == "load"]
+
+
+def run_load_phase(ctx: RunContext, sim: SimulatorControl, run_dir: Path, options: LoadOptions,
+                   console: Console | None = None) -> LoadOutcome:
+    console = console or Console()
+    out_dir = run_dir / LOAD_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    tl = timeline(options)
+    change_share = specs.load().param("loadStatusChangeShare")
+    pool, changing = pools(ctx, sim, change_share=change_share)
+    start_at = time.time() + launch.start_margin(options)
+    # The plan holds the bearer token: it lives in a temporary folder, never in the report.
+    with tempfile.TemporaryDirectory(prefix="ccc-load-") as tmp:
+        plan_path = Path(tmp) / "plan.json"
+        plan = write_plan(plan_path, ctx=ctx, opts=options, tl=tl, pool=pool, start_at=start_at, out_dir=out_dir)
+        script = RegulatorScript(sim, tl, start_at, changing)
+        run_seconds = (start_at - time.time()) + tl.duration + plan["timeoutSeconds"] + launch.DRAIN_SECONDS
+        progress = ProgressLine(console, out_dir / "series.jsonl", start_at, tl.duration)
+        try:
+            locust = launch.start(plan_path, out_dir, options, run_seconds)
+        except launch.LaunchError as exc:
+            return _failed(str(exc))
+        script.start()
+        try:
+            rc = launch.wait(locust, run_seconds + 60, progress.tick)
+        except launch.LaunchError as exc:
+            return _failed(str(exc))
+        finally:
+            script.stop()
+            progress.close()
+    series = results.read_series(out_dir / "series.jsonl")
+    created, seen = results.read_listings(out_dir / "listings.jsonl")
+    if not series:
+        tail = _tail(out_dir / "locust-output.txt")
+        return _failed(f"locust measured nothing (exit {rc}){': ' + tail if tail else ''}; see load/locust-output.txt")
+    check = postcheck.run(ctx, plan["fields"], created, seen, script.log, start_at, tl.duration)
+    seconds = time.monotonic() - started
+    outside = (lambda sec: sec + 1 <= tl.flap[0] or sec >= tl.flap[1]) if tl.flap else (lambda _sec: True)
+    steady = results.figures(series, outside)
+    verdicts = [judge.avl01(steady, seconds), judge.avl02(steady, seconds),
+                judge.avl03(check, len(created), script.log.errors, seconds)]
+    flap = judge.avl04(series, tl, check, script.log.down, script.log.errors, seconds)
+    if flap is not None:
+        verdicts.append(flap)
+    verdicts.append(judge.avl05(series, tl, seconds))
+    total = results.figures(series)
+    summary = {
+        "shape": options.shape, "quick": options.quick, "workers": options.workers + options.remote_workers,
+        "targetRate": options.rate, "durationSeconds": tl.duration,
+        "achievedRate": round(total.sent / tl.duration, 2) if tl.duration else None,
+        "overall": total.as_json(), "outsideFlaps": steady.as_json(),
+        "flapSegment": list(tl.flap) if tl.flap else None, "outages": [list(w) for w in script.log.down],
+        "statusChanges": len(script.log.changes), "listingsCreated": len(created),
+        "lateSends": sum(s.late for s in series.values()), "locustExitCode": rc,
+    }
+    outcome = LoadOutcome(results=verdicts, series=results.time_series(series, results.rate_at(tl.segments)),
+                          summary=summary)
+    (out_dir / "load-summary.json").write_text(json.dumps(outcome.as_json(), ensure_ascii=False, indent=1),
+                                               encoding="utf-8")
+    return outcome
+
+
+def _tail(path: Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+def _failed(message: str) -> LoadOutcome:
+    return LoadOutcome(results=[judge.load_error(rid, message) for rid in requirement_ids()],
+                       summary={"error": message})
+
+
+__all__ = ["LoadOptions", "LoadOutcome", "PlanError", "requirement_ids", "run_load_phase"]
