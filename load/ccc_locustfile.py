@@ -36,6 +36,7 @@ from locust.runners import MasterRunner, WorkerRunner
 # Microseconds, 1 µs … 120 s, 2 significant digits (1 % resolution): small to encode and send.
 HIST_RANGE = (1, 120_000_000, 2)
 PLAN_MESSAGE = "ccc_plan"
+DONE_MESSAGE = "ccc_done"
 REPORT_KEY = "ccc_load"
 
 _plan: dict[str, Any] | None = None
@@ -150,6 +151,16 @@ def _on_init(environment: Any, **_kw: Any) -> None:
         # Workers on other machines get the plan from the master, so only the master needs the file.
         runner.register_message("ccc_plan_request", lambda msg, **_: runner.send_message(
             PLAN_MESSAGE, _plan, client_id=msg.data))
+        done: set[str] = set()
+
+        def worker_done(msg: Any, **_kw2: Any) -> None:
+            sink = _ensure_sink()
+            if sink is not None:
+                sink.write(msg.data, msg.node_id)
+            done.add(msg.node_id)
+            if _plan is not None and len(done) >= int(_plan.get("workers", 1)):
+                gevent.spawn_later(1.0, runner.quit)   # every worker has handed over its last figures
+        runner.register_message(DONE_MESSAGE, worker_done)
     elif isinstance(runner, WorkerRunner):
         def got_plan(msg: Any, **_kw2: Any) -> None:
             global _plan
@@ -183,6 +194,15 @@ def _flush_local() -> None:
     sink = _ensure_sink()
     if sink is not None:
         sink.write(RECORDER.drain(), "local")
+
+
+def _finished(runner: Any) -> None:
+    """This process has sent its share: hand over the rest and end the run without waiting for --run-time."""
+    if isinstance(runner, WorkerRunner):
+        runner.send_message(DONE_MESSAGE, RECORDER.drain())
+    else:
+        _flush_local()
+        gevent.spawn_later(0.5, runner.quit)
 
 
 @events.quitting.add_listener
@@ -281,6 +301,7 @@ class LoadUser(FastHttpUser):
             if len(in_flight) > 2000:
                 in_flight = [g for g in in_flight if not g.dead]
         gevent.joinall(in_flight, timeout=float(plan.get("timeoutSeconds", 10)) + 5)
+        _finished(self.environment.runner)
         raise StopUser()
 
     def one(self, t: float, intended: float, late: bool) -> None:

@@ -88,7 +88,8 @@ def run_load_phase(ctx: RunContext, sim: SimulatorControl, run_dir: Path, option
     steady = results.figures(series, outside)
     verdicts = [judge.avl01(steady, seconds), judge.avl02(steady, seconds),
                 judge.avl03(check, len(created), script.log.errors, seconds)]
-    flap = judge.avl04(series, tl, check, script.log.down, script.log.errors, seconds)
+    unsafe = postcheck.fail_open(created, script.log.down, sim, start_at) if tl.flap else []
+    flap = judge.avl04(series, tl, unsafe, script.log.down, script.log.errors, seconds)
     if flap is not None:
         verdicts.append(flap)
     verdicts.append(judge.avl05(series, tl, seconds))

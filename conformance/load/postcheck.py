@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -20,8 +21,10 @@ from conformance import specs
 from conformance.context import RunContext
 from conformance.load.plan import expected
 from conformance.load.regulator import RegulatorLog
+from conformance.simulator.control import SimulatorControl
 
 READERS = 8
+READ_ATTEMPTS = 4
 
 
 @dataclass
@@ -69,11 +72,16 @@ def run(ctx: RunContext, fields: dict[str, str], created: list[dict[str, Any]], 
     with httpx.Client(timeout=10.0, headers=headers, trust_env=False,
                       limits=httpx.Limits(max_connections=READERS)) as client:
         def read(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-            try:
-                r = client.get(f"{ctx.target}/listings/{item['listingId']}")
-                return item, (r.json() if r.status_code == 200 else None)
-            except (httpx.HTTPError, ValueError):
-                return item, None
+            # Availability is AVL-01's business: a read that fails is tried again before it counts.
+            for attempt in range(READ_ATTEMPTS):
+                try:
+                    r = client.get(f"{ctx.target}/listings/{item['listingId']}")
+                    if r.status_code == 200:
+                        return item, r.json()
+                except (httpx.HTTPError, ValueError):
+                    pass
+                time.sleep(0.2 * (attempt + 1))
+            return item, None
 
         with ThreadPoolExecutor(READERS) as pool:
             for item, doc in pool.map(read, created):
@@ -103,4 +111,30 @@ def run(ctx: RunContext, fields: dict[str, str], created: list[dict[str, Any]], 
                     out.on_sale_sightings.append(Wrong(item["listingId"], item["kind"], number, f"never on sale, {want_reason}"
                                                        if changed_to is None else f"off sale within {deadline:g} s of the change",
                                                        f"on sale at {min(sightings):.1f} s", at))
+    return out
+
+
+def fail_open(created: list[dict[str, Any]], down: list[tuple[float, float]], sim: SimulatorControl,
+              start_at: float) -> list[Wrong]:
+    """Listings put on sale, during a regulator outage, with no usable regulator answer about them (AVL-04).
+
+    Only listings whose create answer said on sale inside an outage window are looked at; the
+    simulator's captures say whether any verification about them was answered before that.
+    """
+    s = specs.load()
+    on_sale = s.vocab.listingState.ON_SALE
+    out = []
+    for item in created:
+        made = item.get("createdAt")
+        if item.get("state") != on_sale or made is None or not any(a <= float(made) < b for a, b in down):
+            continue
+        captures = sim.captures(route="verifications", match={"listingId": item["listingId"]})
+        if not captures:
+            continue   # nothing kept about it (capture spilled, or never asked): no evidence either way
+        answered = [c for c in captures if c.get("fault") is None and (c.get("response") or {}).get("status") == 200
+                    and datetime.fromisoformat(c["receivedAt"]).timestamp() <= start_at + float(made)]
+        if not answered:
+            out.append(Wrong(item["listingId"], item["kind"], item.get("certificateNo"),
+                             "not on sale while the regulator is unavailable", f"on sale at {float(made):.1f} s, "
+                             f"{len(captures)} verification(s) asked, none answered", item.get("at")))
     return out
