@@ -348,7 +348,8 @@ def run(
         raise CliError(f"unknown area {', '.join(bad)} (known: {', '.join(known_areas)})")
     runner = _optional_module("conformance.runner", "the runner")
     raise SystemExit(runner.run_command(target=target, ics=ics, pixit=pixit, only=only_ids or None, area=areas or None,
-                                 fault=_split(fault), out=out, workers=workers, skip_load=skip_load))
+                                 fault=_split(fault), out=out, workers=workers,
+                                 **({"skip_load": True} if skip_load else {})))
 
 
 # -- load (issue 9: logic in conformance/load/command.py) ---------------------------------------
