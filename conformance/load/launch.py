@@ -26,8 +26,16 @@ LOCUSTFILE = "ccc_locustfile.py"
 # Before the schedule starts: processes start, import locust, connect (generous on a busy machine).
 START_MARGIN_LOCAL = 4.0
 START_MARGIN_DISTRIBUTED = 8.0
+START_MARGIN_REMOTE = 60.0   # people start the workers on the other machines: a minute to do it
 # After it: the last requests time out, the last worker reports (every 3 s) reach the master.
 DRAIN_SECONDS = 5.0
+REMOTE_MASTER_PORT = 5557
+
+
+def remote_worker_command(master_host: str) -> str:
+    """What to run on another machine (with this package installed) to add a worker to a load run."""
+    return (f"CCC_LOAD_PLAN= python -m locust -f $(python -c 'from conformance.load.launch import locustfile; "
+            f"print(locustfile())') --worker --master-host {master_host} --master-port {REMOTE_MASTER_PORT}")
 
 
 class LaunchError(RuntimeError):
@@ -39,7 +47,10 @@ def locustfile() -> Path:
 
 
 def start_margin(opts: LoadOptions) -> float:
-    return START_MARGIN_DISTRIBUTED if opts.workers > 1 or opts.remote_workers else START_MARGIN_LOCAL
+    """Seconds from now to the schedule's start, which every worker and the regulator script share."""
+    if opts.remote_workers:
+        return START_MARGIN_REMOTE
+    return START_MARGIN_DISTRIBUTED if opts.workers > 1 else START_MARGIN_LOCAL
 
 
 def _free_port(host: str) -> int:
@@ -86,7 +97,8 @@ def start(plan_path: Path, out_dir: Path, opts: LoadOptions, run_seconds: float)
         if total == 1:
             run.procs.append(_spawn(head, env, out_dir / "locust-output.txt", run))
             return run
-        port = _free_port(opts.master_bind)
+        # Remote workers must know where to connect: locust's usual port; local-only runs take a free one.
+        port = REMOTE_MASTER_PORT if opts.remote_workers else _free_port(opts.master_bind)
         run.master_port = port
         head += ["--master", "--expect-workers", str(total), "--master-bind-host", opts.master_bind,
                  "--master-bind-port", str(port)]

@@ -69,6 +69,9 @@ def run_load_phase(ctx: RunContext, sim: SimulatorControl, run_dir: Path, option
             locust = launch.start(plan_path, out_dir, options, run_seconds)
         except launch.LaunchError as exc:
             return _failed(str(exc))
+        if options.remote_workers:
+            console.print(f"waiting for {options.remote_workers} remote worker(s); on each machine run:\n  "
+                          + launch.remote_worker_command(options.master_bind), highlight=False)
         script.start()
         try:
             rc = launch.wait(locust, run_seconds + 60, progress.tick)

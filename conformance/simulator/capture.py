@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import copy
 import json
+import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -106,8 +107,8 @@ class RequestCapture:
 # SPILL_BATCH are written, redacted, to a temporary file that the export replays first. A load run or
 # a soak therefore does not grow the harness; readers (``requests``, ``pushes``) see what is in memory,
 # which a functional run never exceeds.
-MAX_IN_MEMORY = 20_000
-SPILL_BATCH = 2_000
+MAX_IN_MEMORY = int(os.environ.get("CCC_CAPTURE_MAX_IN_MEMORY", "20000"))  # benchmarks lower it to show the spill
+SPILL_BATCH = max(1, MAX_IN_MEMORY // 10)
 
 
 class CaptureStore:
