@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from conformance.context import RunContext
+from conformance.load import outputs
 from conformance.load.phase import LoadOutcome, run_load_phase
 from conformance.load.plan import LoadOptions
 from conformance.simulator.control import SimulatorControl
@@ -34,4 +35,5 @@ def load_step(selected: list[str], ctx: RunContext, sim: SimulatorControl, run_d
     outcome: LoadOutcome = run_load_phase(ctx, sim, run_dir, opts, console)
     results = [r for r in outcome.results if set(r.requirements) & set(selected)]
     judged = [rid for rid in outcome.judged if rid in selected]
+    outputs.write(run_dir, results)
     return results, judged, outcome.as_json()

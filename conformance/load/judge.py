@@ -17,6 +17,8 @@ from conformance.load.results import Figures, Second, figures
 from conformance.verdicts import TestResult, codes
 
 NODE = "load::{}"
+# What stands behind every AVL verdict, relative to the run folder (written by the load phase).
+EVIDENCE = ("load/load-summary.json", "load/series.jsonl", "load/listings.jsonl", "load/locust.html")
 SHOWN = 10   # listings named in a message; all of them are in `observed`
 
 
@@ -32,7 +34,8 @@ def _m(name: str, value: Any, unit: str | None = None, limit: float | None = Non
 def _result(rid: str, verdict: str, message: str | None, measurements: list[dict[str, Any]], seconds: float,
             expected: Any = None, observed: Any = None) -> TestResult:
     return TestResult(nodeid=NODE.format(rid), requirements=[rid], verdict=verdict, duration_seconds=seconds,
-                      message=message, expected=expected, observed=observed, measurements=measurements)
+                      message=message, expected=expected, observed=observed, measurements=measurements,
+                      evidence=list(EVIDENCE))
 
 
 def _inside(window: tuple[float, float]) -> Any:

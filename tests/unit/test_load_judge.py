@@ -94,3 +94,20 @@ def test_avl03_names_the_listings_decided_wrongly() -> None:
     assert r.verdict == C.verdict.FAIL and "L-1" in (r.message or "") and r.observed[0]["listingId"] == "L-1"
     assert judge.avl03(PostCheck(checked=3), 3, [], 1.0).verdict == C.verdict.PASS
     assert judge.avl03(PostCheck(checked=0), 0, [], 1.0).verdict == C.verdict.INCONCLUSIVE
+
+
+def test_load_verdicts_join_junit_and_allure(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from conformance.load import outputs
+
+    (tmp_path / "junit.xml").write_text('<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="1">'
+                                        '<testcase classname="x" name="t"/></testsuite></testsuites>', encoding="utf-8")
+    ok = judge.avl01(results.Figures(10, 10, 0, {}, 1.0, 1.0, 1.0, 1.0, 1.0, 1), 2.0)
+    bad = judge.avl03(PostCheck(checked=1, wrong=[Wrong("L-9", "revoked", None, "off sale", "ON_SALE")]), 1, [], 2.0)
+    outputs.write(tmp_path, [ok, bad])
+    suites = ET.parse(tmp_path / "junit.xml").getroot().findall("testsuite")
+    assert [s.get("name") for s in suites] == ["pytest", "load"]
+    assert suites[1].get("failures") == "1" and len(suites[1].findall("testcase")) == 2
+    allure = [json.loads(p.read_text(encoding="utf-8")) for p in (tmp_path / "allure-results").glob("*-result.json")]
+    assert sorted(a["status"] for a in allure) == ["failed", "passed"]
