@@ -50,7 +50,7 @@ def test_an_os_error_that_is_no_configuration_is_incomplete_not_usage(capsys: py
         raise OSError(5, "Input/output error")   # EIO from the harness's own plumbing
 
     monkeypatch.setitem(sys.modules, "conformance.runner", types.SimpleNamespace(run_command=run_command))
-    code, out, err = run_cli(capsys, "run")
+    code, _, err = run_cli(capsys, "run")
     assert code == cli.HARNESS_ERROR_EXIT != 3
     assert "internal error" in err and "Traceback" not in err
 
