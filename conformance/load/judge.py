@@ -170,6 +170,6 @@ def avl05(series: dict[int, Second], tl: Timeline, seconds: float) -> TestResult
     return _result("AVL-05", c.PASS, None, ms, seconds)
 
 
-def load_error(rid: str, message: str) -> TestResult:
-    """The harness could not produce a result for rid (locust failed to start or finish)."""
-    return _result(rid, codes().ERROR, message, [], 0.0)
+def load_error(rid: str, message: str, *, inconclusive: bool = False) -> TestResult:
+    """No result for rid: the harness failed (ERROR), or the platform gave it nothing to load (INCONCLUSIVE)."""
+    return _result(rid, codes().INCONCLUSIVE if inconclusive else codes().ERROR, message, [], 0.0)

@@ -8,9 +8,11 @@ into ``<run-dir>/load/`` and returns the verdicts and the per-second series. A h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,9 +52,21 @@ def requirement_ids() -> list[str]:
 
 def run_load_phase(ctx: RunContext, sim: SimulatorControl, run_dir: Path, options: LoadOptions,
                    console: Console | None = None) -> LoadOutcome:
+    """The load phase; never raises: what keeps it from judging becomes the verdicts' reason."""
     console = console or Console()
     out_dir = run_dir / LOAD_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return _run(ctx, sim, out_dir, options, console)
+    except PlanError as exc:   # e.g. an ICS without a category that needs a certificate
+        return _failed(f"the load could not be planned: {exc}", inconclusive=True)
+    except Exception as exc:  # a harness bug: ERROR with its message, the traceback kept beside the load files
+        with contextlib.suppress(OSError):
+            (out_dir / "load-error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        return _failed(f"the load phase failed ({type(exc).__name__}: {exc}); see load/load-error.txt")
+
+
+def _run(ctx: RunContext, sim: SimulatorControl, out_dir: Path, options: LoadOptions, console: Console) -> LoadOutcome:
     started = time.monotonic()
     tl = timeline(options)
     change_share = specs.load().param("loadStatusChangeShare")
@@ -121,8 +135,8 @@ def _tail(path: Path) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _failed(message: str) -> LoadOutcome:
-    return LoadOutcome(results=[judge.load_error(rid, message) for rid in requirement_ids()],
+def _failed(message: str, *, inconclusive: bool = False) -> LoadOutcome:
+    return LoadOutcome(results=[judge.load_error(rid, message, inconclusive=inconclusive) for rid in requirement_ids()],
                        summary={"error": message})
 
 

@@ -111,3 +111,16 @@ def test_load_verdicts_join_junit_and_allure(tmp_path: Path) -> None:
     assert suites[1].get("failures") == "1" and len(suites[1].findall("testcase")) == 2
     allure = [json.loads(p.read_text(encoding="utf-8")) for p in (tmp_path / "allure-results").glob("*-result.json")]
     assert sorted(a["status"] for a in allure) == ["failed", "passed"]
+
+
+def test_a_load_that_cannot_be_planned_is_inconclusive_not_a_crash(tmp_path: Path) -> None:
+    from conformance.context import RunContext
+    from conformance.load.phase import run_load_phase
+    from conformance.simulator.core import Simulator
+
+    ics = {"categoryMapping": [{"categoryId": "books", "name": "图书", "productCode": None}], "timing": {}}
+    ctx = RunContext(ics=ics, pixit={"platformId": "p", "platformSecret": "x" * 16}, target="http://127.0.0.1:9/x")
+    with Simulator() as sim:
+        outcome = run_load_phase(ctx, sim, tmp_path, quick())
+    assert {r.verdict for r in outcome.results} == {C.verdict.INCONCLUSIVE}
+    assert "needs a certificate" in (outcome.results[0].message or "")
