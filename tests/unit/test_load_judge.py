@@ -123,4 +123,4 @@ def test_a_load_that_cannot_be_planned_is_inconclusive_not_a_crash(tmp_path: Pat
     with Simulator() as sim:
         outcome = run_load_phase(ctx, sim, tmp_path, quick())
     assert {r.verdict for r in outcome.results} == {C.verdict.INCONCLUSIVE}
-    assert "needs a certificate" in (outcome.results[0].message or "")
+    assert "need a certificate" in (outcome.results[0].message or "")
