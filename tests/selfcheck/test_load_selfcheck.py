@@ -62,3 +62,15 @@ def test_load_fault_is_caught_without_collateral(fault: str, tmp_path: Path) -> 
     assert not collateral, f"{fault}: collateral verdicts {collateral}\n{output}"
     shall = [r for r in breaks if specs.load().requirement(r).level == C.requirementLevel.SHALL]
     assert code == (1 if shall else 0), output
+
+
+def test_only_one_avl_requirement_runs_the_load_phase_alone(tmp_path: Path) -> None:
+    # Once crashed with exit 3 (no evidence folder for the simulator's captures) after running nothing.
+    out = io.StringIO()
+    code = run_command(out=str(tmp_path), only=["AVL-01"], console=Console(file=out, width=160))
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    assert code == 0 and verdicts(report) == {"AVL-01": C.verdict.PASS}, out.getvalue()
+    assert report["scope"] == "partial" and "AVL-02" in report["notJudged"]
+    assert (run_dir / "evidence" / "simulator-captures.jsonl").is_file()
+    assert not (run_dir / "results.jsonl").exists()   # no functional suite was started for it
