@@ -26,8 +26,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=300)
     ap.add_argument("--rate", type=float, default=None, help="default: the profile's loadRequestsPerSecond")
     ap.add_argument("--capture-max", type=int, default=2000)
+    ap.add_argument("--out", default=None, help="keep the run's report folder here (default: a temporary one)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ccc-bench-mem-") as out:
+    with tempfile.TemporaryDirectory(prefix="ccc-bench-mem-") as tmp:
+        out = args.out or tmp
         cmd = [sys.executable, "-m", "conformance.cli", "load", "--shape", "soak", "--duration", str(args.seconds),
                "--out", out]
         if args.rate:
@@ -38,7 +40,7 @@ def main() -> int:
         harness = psutil.Process(proc.pid)
         samples: list[tuple[float, float]] = []
         try:
-            while proc.poll() is None and time.monotonic() - started < args.seconds + 180:
+            while proc.poll() is None and time.monotonic() - started < args.seconds + 600:
                 try:
                     samples.append((time.monotonic() - started, harness.memory_info().rss / 2**20))
                 except psutil.Error:
@@ -48,6 +50,7 @@ def main() -> int:
             if proc.poll() is None:
                 proc.terminate()
             proc.wait(timeout=60)
+    took = time.monotonic() - started
     load = [(t, r) for t, r in samples if 60 <= t <= args.seconds]
     if len(load) < 2:
         print(f"too few samples ({len(samples)}); exit {proc.returncode}: {(proc.stderr.read() if proc.stderr else '')[-300:]}")
@@ -56,7 +59,7 @@ def main() -> int:
     slope = (r1 - r0) / ((t1 - t0) / 60)
     print(f"harness RSS: {samples[0][1]:.0f} MiB at start, {r0:.0f} MiB after 1 min, {r1:.0f} MiB at {t1:.0f} s, "
           f"peak {max(r for _, r in samples):.0f} MiB; slope after the first minute {slope:+.1f} MiB/min "
-          f"(capture cap {args.capture_max}); exit {proc.returncode}")
+          f"(capture cap {args.capture_max}); the command took {took:.0f} s, exit {proc.returncode}")
     return 0
 
 
