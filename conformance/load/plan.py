@@ -153,8 +153,7 @@ def pools(ctx: RunContext, sim: SimulatorControl, *, change_share: float) -> tup
     changing = max(1, round(change_share * len(out["valid"])))
     for entry in out["valid"][:changing]:
         entry["changing"] = True
-    for kind, st in (("suspended", status.SUSPENDED), ("revoked", status.REVOKED), ("cancelled", status.CANCELLED),
-                     ("expired", status.EXPIRED)):
+    for kind, st in status_kinds().items():
         out[kind] = [issue(i, st) for i in range(POOL_SIZE // 3)]
     out["wrongModel"] = [{**issue(i, status.VALID), "model": f"NOT-COVERED-{uuid.uuid4().hex[:6]}"} for i in range(3)]
     unknown = []
@@ -170,15 +169,20 @@ def pools(ctx: RunContext, sim: SimulatorControl, *, change_share: float) -> tup
     return out, [e["certificateNo"] for e in out["valid"] if e.get("changing")]
 
 
+def status_kinds() -> dict[str, str]:
+    """Kinds of the certificate mix (loadCertificateMix) that are a registry status other than valid."""
+    st = specs.load().vocab.certificateStatus
+    return {"suspended": st.SUSPENDED, "revoked": st.REVOKED, "cancelled": st.CANCELLED, "expired": st.EXPIRED}
+
+
 def expected(kind: str, changed_to: str | None) -> tuple[bool, str | None]:
     """(on sale?, reason code) the profile's decision order gives a listing of this kind of the mix."""
     s = specs.load()
     reason = s.vocab.reasonCode
     if kind == "valid":
         return (True, None) if changed_to is None else (False, s.reason_for_status(changed_to))
-    by_status = {"suspended": "SUSPENDED", "revoked": "REVOKED", "cancelled": "CANCELLED", "expired": "EXPIRED"}
-    if kind in by_status:
-        return False, s.reason_for_status(getattr(s.vocab.certificateStatus, by_status[kind]))
+    if kind in status_kinds():
+        return False, s.reason_for_status(status_kinds()[kind])
     return False, {"unknown": reason.CERT_NOT_FOUND, "wrongModel": reason.MODEL_NOT_COVERED,
                    "missingNumber": reason.NO_CERTIFICATE}[kind]
 

@@ -124,3 +124,13 @@ def test_a_load_that_cannot_be_planned_is_inconclusive_not_a_crash(tmp_path: Pat
         outcome = run_load_phase(ctx, sim, tmp_path, quick())
     assert {r.verdict for r in outcome.results} == {C.verdict.INCONCLUSIVE}
     assert "need a certificate" in (outcome.results[0].message or "")
+
+
+def test_the_profiles_mixes_are_known_kinds_and_about_5_percent_invalid() -> None:
+    from conformance.load.plan import status_kinds
+
+    s = specs.load()
+    mix = s.param("loadCertificateMix")
+    assert set(mix) == {"valid", "unknown", "wrongModel", "missingNumber", *status_kinds()}
+    assert abs(sum(mix.values()) - 1) < 1e-9 and 0.04 <= 1 - mix["valid"] <= 0.06
+    assert set(s.param("loadOperationMix")) == {"create", "read", "consumerView"}
