@@ -136,8 +136,6 @@ class Gatekeeper:
     async def _load_fault(self, path: str) -> bool:
         """The load-phase faults (faults.py): delay this request, or answer it 503 (True)."""
         METER.request()
-        if path.endswith("/health"):
-            return False
         if self.down_on_flap and METER.regulator_failing:
             return True
         if not METER.busy():
