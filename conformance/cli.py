@@ -9,6 +9,7 @@ by default) come back here and leave with 3 like every other configuration error
 from __future__ import annotations
 
 import csv
+import errno
 import importlib
 import importlib.util
 import json
@@ -298,13 +299,50 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Report folder (default reports/).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, metavar="N",
                                                 help="Parallel test workers.")] = None,
+    skip_load: Annotated[bool, typer.Option("--skip-load", help="No load phase (AVL unjudged: a partial run).")] = False,
 ) -> None:
     """Run the conformance suite; exit 0 CONFORMANT, 1 NON_CONFORMANT, 2 INCOMPLETE, 3 usage error."""
     run_mod = _optional_module("conformance.run", "the runner")
     only_ids = [i.upper() for i in _split([only] if only else None)]
     areas = [a.upper() for a in _split(area)]
     raise SystemExit(run_mod.run_command(target=target, ics=ics, pixit=pixit, only=only_ids or None,
-                                         area=areas or None, fault=_split(fault), out=out, workers=workers))
+                                         area=areas or None, fault=_split(fault), out=out, workers=workers,
+                                         skip_load=skip_load))
+
+
+# -- load (issue 9: logic in conformance/load/command.py) ---------------------------------------
+@app.command("load")
+def load(
+    target: Annotated[str | None, typer.Option("--target", metavar="URL", help="Test-control base URL; default: "
+                                               "the embedded reference platform.")] = None,
+    ics: Annotated[Path | None, typer.Option("--ics", metavar="FILE", help="The platform's ICS.")] = None,
+    pixit: Annotated[Path | None, typer.Option("--pixit", metavar="FILE", help="Secrets and addresses.")] = None,
+    rate: Annotated[float | None, typer.Option("--rate", metavar="REQ/S", help="Target arrival rate "
+                                               "(default: the profile's loadRequestsPerSecond).")] = None,
+    duration: Annotated[float | None, typer.Option("--duration", metavar="SECONDS", help="Length of the load.")] = None,
+    shape: Annotated[str | None, typer.Option("--shape", metavar="SHAPE", help="flap (default: steady rate with "
+                                              "regulator outages in the middle), steady, ramp, spike, soak.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, metavar="N",
+                                                help="Locust worker processes here (N > 1: master + N workers).")] = None,
+    remote_workers: Annotated[int, typer.Option("--remote-workers", min=0, metavar="M",
+                                                help="Also wait for M workers started on other machines.")] = 0,
+    master_bind: Annotated[str | None, typer.Option("--master-bind", metavar="HOST",
+                                                    help="Where the locust master listens for workers.")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="The quick preset (the embedded default's load phase).")] = False,
+    fault: Annotated[list[str] | None, typer.Option("--fault", metavar="NAME",
+                                                    help="Fault switch for the embedded platform.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Report folder (default reports/).")] = None,
+) -> None:
+    """Availability under load (AVL-01…05): open-loop locust load, judged; writes a report folder like run."""
+    command = _optional_module("conformance.load.command", "the load phase")
+    try:
+        rc = command.load_command(target=target, ics=str(ics) if ics else None, pixit=str(pixit) if pixit else None,
+                                  rate=rate, duration=duration, shape=shape, workers=workers, quick=quick,
+                                  remote_workers=remote_workers, master_bind=master_bind, fault=_split(fault),
+                                  out=str(out) if out else None)
+    except command.LoadUsageError as exc:
+        raise CliError(str(exc)) from None
+    raise SystemExit(rc)
 
 
 # -- entry point --------------------------------------------------------------------------------
@@ -316,6 +354,15 @@ def _usage_exit(message: str) -> NoReturn:
     # typer's pydantic-based coercion prefixes "Value error, " to choice errors; it says nothing.
     typer.echo(f"{PROG}: error: {_one_line(message).replace('Value error, ', '')}", err=True)
     raise SystemExit(exitcodes.USAGE)
+
+
+_CONFIG_ERRNOS = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
+                  errno.EISDIR, errno.EROFS, errno.ENOSPC}
+
+
+def _is_configuration(exc: OSError) -> bool:
+    """A problem with what the user gave us (a path, an address) rather than a bug of the harness."""
+    return exc.errno in _CONFIG_ERRNOS
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -340,6 +387,15 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         # `ccc-conformance requirements | head`: the reader left; say nothing more, not even at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(1) from None
+    except OSError as exc:
+        # A file or address the user gave (unreadable file, missing directory, port in use) is
+        # configuration; any other OSError is the harness failing: INCOMPLETE, not a usage error.
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        if not _is_configuration(exc):
+            typer.echo(f"{PROG}: internal error (the run is INCOMPLETE; please report it): {where}"
+                       f"{_one_line(exc.strerror or str(exc))}", err=True)
+            raise SystemExit(exitcodes.HARNESS_ERROR) from None
+        _usage_exit(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         typer.echo(f"{PROG}: interrupted", err=True)
         raise SystemExit(exitcodes.INTERRUPTED) from None

@@ -9,6 +9,9 @@ from __future__ import annotations
 USAGE = 3
 """A usage or configuration problem: one line on stderr, no report claimed."""
 
+HARNESS_ERROR = 2
+"""The harness itself failed: INCOMPLETE's exit code (nothing is claimed), so CI does not blame its configuration."""
+
 INTERRUPTED = 130
 """Ctrl-C, as shells report SIGINT."""
 

@@ -11,13 +11,11 @@
 
 from __future__ import annotations
 
-import collections
+import asyncio
 import gc
 import hmac
 import json
 import logging
-import random
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,6 +32,7 @@ from .config import Codes, Settings
 from .decision import Basis
 from .events import EventApplier, check_event
 from .listings import ListingService
+from .loadmeter import METER
 from .notifications import NotificationGate
 from .regulator import RegulatorClient
 from .reverification import Reverifier
@@ -78,7 +77,10 @@ class Gatekeeper:
         self.token = settings.bearer_token
         self.max_body = settings.profile.max_body_bytes
         self.unstable = settings.fault("unstable-under-load")
-        self._recent: collections.deque[float] = collections.deque()
+        self.spike = settings.fault("latency-spike")
+        self.slow = settings.fault("slow-over-time")
+        self.down_on_flap = settings.fault("down-while-regulator-flaps")
+        self.metered = self.unstable or self.spike or self.slow or self.down_on_flap or settings.fault("wrong-under-load")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,8 +88,8 @@ class Gatekeeper:
             return
         path: str = scope["path"]
         test_control = path == TEST_CONTROL or path.startswith(TEST_CONTROL + "/")
-        if test_control and self.unstable and self._overloaded():
-            await _send_json(send, 503, {"code": "OVERLOADED", "message": "fault unstable-under-load"})
+        if test_control and self.metered and await self._load_fault(path):
+            await _send_json(send, 503, {"code": "OVERLOADED", "message": "a load fault switch is on"})
             return
         if test_control and self.token is not None and not self._authorised(scope):
             await _send_json(send, 401, {"code": "UNAUTHORIZED", "message": "missing or wrong bearer token"},
@@ -131,13 +133,19 @@ class Gatekeeper:
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode("latin-1"),
                                                                    (self.token or "").encode("utf-8"))
 
-    def _overloaded(self) -> bool:
-        now = time.monotonic()
-        self._recent.append(now)
-        while self._recent and self._recent[0] < now - 1.0:
-            self._recent.popleft()
-        return len(self._recent) > fault_list.UNSTABLE_RATE_PER_SECOND \
-            and random.random() < fault_list.UNSTABLE_FAILURE_SHARE
+    async def _load_fault(self, path: str) -> bool:
+        """The load-phase faults (faults.py): delay this request, or answer it 503 (True)."""
+        METER.request()
+        if self.down_on_flap and METER.regulator_failing:
+            return True
+        if not METER.busy():
+            return False
+        n = METER.count
+        if self.slow:
+            await asyncio.sleep(min(fault_list.SLOW_MAX_SECONDS, fault_list.SLOW_GROWTH_SECONDS * METER.busy_for()))
+        if self.spike and n % fault_list.SPIKE_EVERY == 0:
+            await asyncio.sleep(fault_list.SPIKE_SECONDS)
+        return self.unstable and n % fault_list.UNSTABLE_EVERY == 0
 
 
 # -- request parsing ----------------------------------------------------------------------------

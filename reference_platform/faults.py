@@ -76,15 +76,32 @@ _ALL = [
     _f("crash-on-bad-input", "answers 500 to a listing body that is not JSON", {"SEC-03"}, ["SEC"]),
     _f("no-disposition-report", "reports no dispositions to the regulator", {"RPT-01", "RPT-02"}, ["RPT"]),
     _f("duplicate-disposition", "reports every disposition twice, under two dispositionIds", {"RPT-02"}, ["RPT"]),
-    _f("unstable-under-load", "fails 5 % of test-control requests with 503 above 50 requests/s",
-       {"AVL-01"}, ["AVL"], phase="load"),
+    # Load-phase faults misbehave only above LOAD_RATE_PER_SECOND test-control requests/s, which the
+    # functional suite's tests of other areas never need; the load self-check runs them (AVL only).
+    # A platform failing 5 % of requests all the time also fails them while the regulator flaps: AVL-04.
+    _f("unstable-under-load", "fails every 20th test-control request (5 %) with 503 under load",
+       {"AVL-01", "AVL-04"}, ["AVL"], phase="load"),
+    _f("latency-spike", "delays every 10th test-control request by 1.2 s under load",
+       {"AVL-02"}, ["AVL"], phase="load"),
+    _f("wrong-under-load", "under load, decides on regulator answers ignoring the certificate's status",
+       {"AVL-03"}, ["AVL"], phase="load"),
+    _f("down-while-regulator-flaps", "answers test-control requests with 503 while its last regulator call failed",
+       {"AVL-04"}, ["AVL"], phase="load"),
+    _f("slow-over-time", "delays test-control requests by 25 ms more for every second under load (at most 1 s)",
+       {"AVL-05"}, ["AVL"], phase="load"),
 ]
 
 FAULTS: dict[str, Fault] = {f.name: f for f in _ALL}
 
-# unstable-under-load: the rate above which it starts failing requests, and the share it fails.
-UNSTABLE_RATE_PER_SECOND = 50
-UNSTABLE_FAILURE_SHARE = 0.05
+# Load-phase faults: "under load" is above this many test-control requests in the last second (the
+# quick preset sends 40/s); unstable-under-load fails one request in UNSTABLE_EVERY, latency-spike
+# delays one in SPIKE_EVERY by SPIKE_SECONDS, slow-over-time adds SLOW_GROWTH_SECONDS per second.
+LOAD_RATE_PER_SECOND = 20
+UNSTABLE_EVERY = 20
+SPIKE_EVERY = 10
+SPIKE_SECONDS = 1.2
+SLOW_GROWTH_SECONDS = 0.025
+SLOW_MAX_SECONDS = 1.0
 
 
 def describe() -> str:

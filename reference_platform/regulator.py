@@ -23,6 +23,7 @@ from . import clock
 from .backoff import parse_retry_after
 from .config import Codes, Settings
 from .http_client import HttpClient, HttpError
+from .loadmeter import METER
 from .signing import Signer
 
 VERIFICATIONS = "/api/v1/verifications"
@@ -145,6 +146,7 @@ class RegulatorClient:
         finished = time.time()
         responded_at = clock.rfc3339(finished) if result.status is not None else None
         kind, certificate, detail = self.classify(result, request)
+        METER.regulator_failing = kind is AnswerKind.UNAVAILABLE   # for down-while-regulator-flaps
         return Answer(request["requestId"], kind, certificate, requested_at, responded_at, started, finished,
                       detail, result.retry_after)
 

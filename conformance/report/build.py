@@ -13,6 +13,8 @@ from typing import Any
 
 from conformance import __version__, specs
 from conformance.context import RunContext
+from conformance.scope import PARTIAL_NOTE
+from conformance.scope import of as scope_of
 from conformance.verdicts import TestResult, codes, overall, requirement_verdicts
 
 SUITE_NAME = "ccc-conformance"
@@ -32,20 +34,27 @@ def scope(only: list[str], areas: list[str]) -> list[str]:
 def build_report(ctx: RunContext, results: list[TestResult], *, run_id: str, started: datetime,
                  finished: datetime | None = None, only: list[str] | None = None, areas: list[str] | None = None,
                  embedded: bool = False, faults: list[str] | None = None,
-                 warnings: list[str] | None = None) -> dict[str, Any]:
+                 warnings: list[str] | None = None, load_ids: list[str] | None = None,
+                 load: dict[str, Any] | None = None) -> dict[str, Any]:
     s = specs.load()
     finished = finished or datetime.now(UTC)
     only, areas = only or [], areas or []
     ids = scope(only, areas)
+    # -- run scope (issue 9): the load phase's requirements join the functional ones; a run that
+    # leaves any requirement unjudged is partial, not a conformance claim (conformance/scope.py).
+    ids = ids + [rid for rid in (load_ids or []) if rid not in ids]
+    run_scope, not_judged = scope_of(ids)
+    # -- end run scope
     reqs = requirement_verdicts(results, requirement_ids=ids, claimed=ctx.capabilities)
     total = overall(reqs)
-    out_of_scope = [r.id for r in s.requirements.values() if r.suite != "functional"]
     notes = list(warnings or [])
-    if out_of_scope:
-        notes.append(f"{', '.join(out_of_scope)}: verified by the load runner, not by this functional run")
-    if only or areas:
-        notes.append(f"partial run: {len(ids)} of {len(s.requirements)} requirements selected")
-    return {
+    if not_judged:
+        notes.append(f"{PARTIAL_NOTE}: {len(ids)} of {len(s.requirements)} requirements judged; "
+                     f"not judged: {', '.join(not_judged)}")
+    extra: dict[str, Any] = {"scope": run_scope, "notJudged": not_judged}
+    if load is not None:
+        extra["load"] = load
+    return {**extra,
         "runId": run_id,
         "createdAt": finished.astimezone().isoformat(timespec="seconds"),
         "suite": {"name": SUITE_NAME, "version": __version__},
@@ -70,13 +79,15 @@ def build_report(ctx: RunContext, results: list[TestResult], *, run_id: str, sta
 def write_report(folder: Path, ctx: RunContext, results: list[TestResult], *, started: datetime,
                  only: list[str] | None = None, areas: list[str] | None = None,
                  run_id: str | None = None, embedded: bool = False, faults: list[str] | None = None,
-                 warnings: list[str] | None = None) -> dict[str, Any]:
+                 warnings: list[str] | None = None, load_ids: list[str] | None = None,
+                 load: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write report.json and report.html into ``folder``; return the report. A report that breaks
     its own schema is a harness bug: say so loudly rather than hand a regulator a bad file."""
     from conformance.report.html import render_html
 
     report = build_report(ctx, results, run_id=run_id or folder.name, started=started, only=list(only or []),
-                          areas=list(areas or []), embedded=embedded, faults=faults, warnings=warnings)
+                          areas=list(areas or []), embedded=embedded, faults=faults, warnings=warnings,
+                          load_ids=load_ids, load=load)
     errors = specs.load().errors("report", report)
     if errors:
         raise RuntimeError(f"report.json does not validate against report.schema.json: {errors[:3]}")

@@ -1,7 +1,7 @@
 """``ccc-conformance run``: one orchestrator, one place per step.
 
-    resolve (selection, inputs) → start counterparts (simulator, platform) → phases (functional; load
-    next) → collect → judge → render
+    resolve (selection, inputs) → start counterparts (simulator, platform) → phases (functional suite,
+    then load) → collect → judge → render
 
 With no target it tests the embedded reference platform: a simulator here (a thread), the platform as
 its own process on a free loopback port with its ICS rewritten to this run's addresses. With
@@ -22,6 +22,7 @@ from rich.console import Console
 from conformance import exitcodes, specs
 from conformance import ics as ics_mod
 from conformance.exitcodes import UsageError
+from conformance.load.in_run import load_step
 from conformance.run import counterparts
 from conformance.run.conclude import conclude, export_captures
 from conformance.run.functional import run_functional
@@ -42,12 +43,14 @@ class RunPlan:
     pixit: Path | None = None
     out: Path = Path("reports")
     workers: int | None = None
+    load_options: Any = None
+    """``conformance.load.plan.LoadOptions``; None: the profile's defaults (quick for the embedded default)."""
 
 
 def plan(*, target: str | None = None, ics: str | Path | None = None, pixit: str | Path | None = None,
          only: Any = None, area: Any = None, fault: Any = None, out: str | Path | None = None,
-         workers: int | None = None) -> RunPlan:
-    selection = resolve(only, area)
+         workers: int | None = None, skip_load: bool = False, load_options: Any = None) -> RunPlan:
+    selection = resolve(only, area, skip_load=skip_load)
     embedded = target is None and ics is None
     faults = resolve_faults(fault, embedded=embedded)
     if not embedded and not ics:
@@ -59,7 +62,7 @@ def plan(*, target: str | None = None, ics: str | Path | None = None, pixit: str
             raise UsageError(f"{flag} {path}: no such file")
     return RunPlan(selection=selection, embedded=embedded, faults=faults, target=target,
                    ics=Path(ics) if ics else None, pixit=Path(pixit) if pixit else None,
-                   out=Path(out or "reports"), workers=workers)
+                   out=Path(out or "reports"), workers=workers, load_options=load_options)
 
 
 def run_command(*, console: Console | None = None, **options: Any) -> int:
@@ -103,10 +106,13 @@ def execute(p: RunPlan, console: Console) -> int:
                          if p.embedded else ""), highlight=False)
 
         # -- phases ----------------------------------------------------------------------------------
-        if p.selection.requirement_ids("functional"):
+        if p.selection.functional:
             rc = run_functional(rundir, platform, server.url, p.selection, p.workers, console)
             if rc not in (0, 1, 5):
                 warnings.append(f"the suite's pytest process ended with code {rc}; see {rundir.pytest_output.name}")
+        # The load phase never raises: an unplannable load is INCONCLUSIVE, a harness failure ERROR.
+        load = load_step(p.selection.load, platform.ctx, server.simulator, rundir.root, embedded=p.embedded,
+                         options=p.load_options, console=console)
         if (code := platform.exited()) is not None:
             warnings.append(f"the reference platform exited with code {code} during the run")
 
@@ -121,6 +127,6 @@ def execute(p: RunPlan, console: Console) -> int:
 
     # -- judge and render ----------------------------------------------------------------------------
     report = conclude(rundir, platform.ctx, p.selection, started=started, embedded=p.embedded, faults=p.faults,
-                      warnings=warnings)
+                      warnings=warnings, load=load)
     print_summary(report, rundir, console)
     return int(report["overall"]["exitCode"])

@@ -8,6 +8,7 @@ from typing import Any
 
 from conformance.context import RunContext
 from conformance.evidence import Redactor
+from conformance.load.in_run import LoadStep
 from conformance.report.build import write_report
 from conformance.report.manifest import write_manifest
 from conformance.run.rundir import RunDir
@@ -25,11 +26,14 @@ def export_captures(simulator: Any, rundir: RunDir) -> str | None:
 
 
 def conclude(rundir: RunDir, ctx: RunContext, selection: Selection, *, started: datetime, embedded: bool = False,
-             faults: list[str] | None = None, warnings: list[str] | None = None) -> dict[str, Any]:
-    """Judge what the run left in its folder and write every output; return report.json's content."""
-    results = rundir.read_results()
+             faults: list[str] | None = None, warnings: list[str] | None = None,
+             load: LoadStep | None = None) -> dict[str, Any]:
+    """Judge what the run left in its folder (and what the load phase returned) and write every output;
+    return report.json's content."""
+    results = rundir.read_results() + (load.results if load else [])
     report = write_report(rundir.root, ctx, results, started=started, only=selection.only, areas=selection.areas,
-                          run_id=rundir.root.name, embedded=embedded, faults=faults, warnings=warnings)
+                          run_id=rundir.root.name, embedded=embedded, faults=faults, warnings=warnings,
+                          load_ids=load.judged if load else None, load=load.report if load else None)
     redact_outputs(rundir, Redactor(ctx.secrets()))
     write_manifest(rundir.root)
     return report

@@ -19,12 +19,22 @@ def split(values: str | Sequence[str] | None) -> list[str]:
 
 @dataclass(frozen=True)
 class Selection:
+    """What a run sets out to judge. Whether what it *did* judge makes a conformance claim is
+    ``conformance.scope``'s to say (a phase may also leave requirements unjudged)."""
+
     only: list[str] = field(default_factory=list)
     areas: list[str] = field(default_factory=list)
+    skip_load: bool = False
 
     @property
-    def partial(self) -> bool:
-        return bool(self.only or self.areas)
+    def functional(self) -> list[str]:
+        """The selected requirements the functional suite judges."""
+        return self.requirement_ids("functional")
+
+    @property
+    def load(self) -> list[str]:
+        """The selected requirements the load phase judges (none with ``--skip-load``)."""
+        return [] if self.skip_load else self.requirement_ids("load")
 
     def selects(self, requirement_id: str) -> bool:
         s = specs.load()
@@ -37,7 +47,8 @@ class Selection:
                 if (suite is None or r.suite == suite) and self.selects(r.id)]
 
 
-def resolve(only: str | Sequence[str] | None = None, areas: str | Sequence[str] | None = None) -> Selection:
+def resolve(only: str | Sequence[str] | None = None, areas: str | Sequence[str] | None = None, *,
+            skip_load: bool = False) -> Selection:
     """Validate a selection against the profile; unknown ids or areas are a one-line usage error."""
     s = specs.load()
     only_ids = [x.upper() for x in split(only)]
@@ -47,7 +58,7 @@ def resolve(only: str | Sequence[str] | None = None, areas: str | Sequence[str] 
     area_codes = [a.upper() for a in split(areas)]
     if bad := [a for a in area_codes if a not in known_areas]:
         raise UsageError(f"unknown area {', '.join(bad)} (known: {', '.join(known_areas)})")
-    return Selection(only=only_ids, areas=area_codes)
+    return Selection(only=only_ids, areas=area_codes, skip_load=skip_load)
 
 
 def resolve_faults(faults: str | Sequence[str] | None, *, embedded: bool) -> list[str]:

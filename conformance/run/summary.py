@@ -9,6 +9,7 @@ from rich.table import Table
 
 from conformance import specs
 from conformance.run.rundir import RunDir
+from conformance.scope import PARTIAL, PARTIAL_NOTE
 from conformance.verdicts import codes
 
 
@@ -32,5 +33,7 @@ def print_summary(report: dict[str, Any], rundir: RunDir, console: Console) -> N
     for w in report["overall"]["warnings"]:
         console.print(f"  [yellow]warning:[/yellow] {w}", highlight=False)
     colour = {0: "green", 1: "red", 2: "yellow"}.get(report["overall"]["exitCode"], "white")
-    console.print(f"[bold {colour}]{report['overall']['verdict']}[/bold {colour}] — report: {rundir.report_html}",
+    partial = (f" ({PARTIAL_NOTE}; not judged: {len(report['notJudged'])})"
+               if report.get("scope") == PARTIAL else "")
+    console.print(f"[bold {colour}]{report['overall']['verdict']}[/bold {colour}]{partial} — report: {rundir.report_html}",
                   highlight=False)

@@ -14,11 +14,13 @@ from __future__ import annotations
 import bisect
 import copy
 import json
+import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qsl
 
 from conformance import signing
@@ -101,21 +103,36 @@ class RequestCapture:
         }
 
 
+# Bounded memory (issue 9): at most this many captures stay in memory; beyond it the oldest
+# SPILL_BATCH are written, redacted, to a temporary file that the export replays first. A load run or
+# a soak therefore does not grow the harness; readers (``requests``, ``pushes``) see what is in memory,
+# which a functional run never exceeds.
+MAX_IN_MEMORY = int(os.environ.get("CCC_CAPTURE_MAX_IN_MEMORY", "20000"))  # benchmarks lower it to show the spill
+SPILL_BATCH = max(1, MAX_IN_MEMORY // 10)
+
+
 class CaptureStore:
     """Append-only, thread-safe; readers filter by route, match fields and a sequence cursor."""
 
-    def __init__(self, secrets: Callable[[], list[str]]) -> None:
+    def __init__(self, secrets: Callable[[], list[str]], *, max_in_memory: int = MAX_IN_MEMORY,
+                 spill_batch: int = SPILL_BATCH) -> None:
         self._secrets = secrets
         self._lock = threading.Lock()
         self._seq = 0
         self._requests: list[RequestCapture] = []
         self._pushes: list[dict[str, Any]] = []
+        self._max = max(1, max_in_memory)
+        self._batch = max(1, min(spill_batch, self._max))
+        self._spill: IO[str] | None = None
+        self._spilled = 0
 
     def add_request(self, capture: RequestCapture) -> int:
         with self._lock:
             self._seq += 1
             capture.seq = self._seq
             self._requests.append(capture)
+            if len(self._requests) + len(self._pushes) > self._max:
+                self._spill_oldest()
         return capture.seq
 
     def add_push(self, attempt: dict[str, Any]) -> dict[str, Any]:
@@ -123,7 +140,29 @@ class CaptureStore:
             self._seq += 1
             attempt["seq"] = self._seq
             self._pushes.append(attempt)
+            if len(self._requests) + len(self._pushes) > self._max:
+                self._spill_oldest()
         return attempt
+
+    def _spill_oldest(self) -> None:
+        """Move the oldest captures (requests and pushes, by seq) to the spill file. Holds the lock."""
+        merged = sorted([(c.seq, c) for c in self._requests[: self._batch]]
+                        + [(p["seq"], p) for p in self._pushes[: self._batch]], key=lambda x: x[0])[: self._batch]
+        if not merged:
+            return
+        cutoff = merged[-1][0]
+        if self._spill is None:
+            self._spill = tempfile.NamedTemporaryFile("w", encoding="utf-8", prefix="ccc-captures-",  # noqa: SIM115
+                                                      suffix=".jsonl")
+        for _seq, item in merged:
+            doc = self._redact(item.to_dict()) if isinstance(item, RequestCapture) else self._redact({"kind": "push", **item})
+            self._spill.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._spilled += len(merged)
+        self._requests = [c for c in self._requests if c.seq > cutoff]
+        self._pushes = [p for p in self._pushes if p["seq"] > cutoff]
+
+    def in_memory(self) -> int:
+        return len(self._requests) + len(self._pushes)
 
     def requests(self, *, route: str | None = None, match: dict[str, str] | None = None,
                  after: int = 0) -> list[dict[str, Any]]:
@@ -151,13 +190,27 @@ class CaptureStore:
                 and (platform_id is None or p["platformId"] == platform_id)]
 
     def count(self) -> int:
-        return len(self._requests)
+        """Requests and push attempts captured so far, spilled ones included."""
+        return self._spilled + len(self._requests) + len(self._pushes)
 
     def export_lines(self) -> Iterable[str]:
-        """Every capture, requests and push attempts interleaved by seq, as JSON lines."""
+        """Every capture, requests and push attempts interleaved by seq, as JSON lines (spilled ones first)."""
         with self._lock:
             requests = list(self._requests)
             pushes = list(self._pushes)
+            spill_name, spill_size = None, 0
+            if self._spill is not None:
+                self._spill.flush()
+                spill_name, spill_size = self._spill.name, self._spill.tell()
+        if spill_name is not None:
+            # Streamed from a second handle up to the snapshot's size: a spill meanwhile only appends.
+            with open(spill_name, encoding="utf-8") as spilled:
+                read = 0
+                for line in spilled:
+                    read += len(line.encode("utf-8"))
+                    if read > spill_size:
+                        break
+                    yield line
         i = j = 0
         while i < len(requests) or j < len(pushes):
             if j >= len(pushes) or (i < len(requests) and requests[i].seq < pushes[j]["seq"]):

@@ -178,7 +178,7 @@ def test_run_passes_its_options(capsys: pytest.CaptureFixture[str], monkeypatch:
     assert code == 2  # the runner's code is the exit code
     assert seen == {"target": "http://127.0.0.1:9/ccc-test/v1", "ics": Path("i.yaml"), "pixit": Path("p.yaml"),
                     "only": ["VER-01", "TKD-01"], "area": ["VER", "TKD", "RES"],
-                    "fault": ["skip-model-check", "a", "b"], "out": Path("outdir"), "workers": 3}
+                    "fault": ["skip-model-check", "a", "b"], "out": Path("outdir"), "workers": 3, "skip_load": False}
 
 
 def test_run_defaults(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,7 +188,7 @@ def test_run_defaults(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
     code, _, _ = run_cli(capsys, "run")
     assert code == 0
     assert seen == {"target": None, "ics": None, "pixit": None, "only": None, "area": None, "fault": [],
-                    "out": None, "workers": None}
+                    "out": None, "workers": None, "skip_load": False}
 
 
 def test_runner_config_errors_are_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,136 @@
+"""The load phase's arithmetic: shapes and windows, histograms merged across workers, AVL verdicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conformance import specs
+from conformance.load import judge, results
+from conformance.load.plan import LoadOptions, PlanError, expected, timeline
+from conformance.load.postcheck import PostCheck, Wrong
+
+C = specs.load().vocab
+
+
+def quick(shape: str = "flap") -> LoadOptions:
+    return LoadOptions.defaults(quick=True, shape=shape)
+
+
+def test_flap_windows_sit_between_the_first_and_last_windows_and_end_regulator_up() -> None:
+    tl = timeline(quick())
+    assert tl.flap is not None and tl.down
+    assert tl.first[1] <= tl.flap[0] and tl.flap[1] <= tl.last[0]
+    assert tl.down[-1][1] < tl.flap[1]                      # the segment closes on an up window
+    assert all(tl.in_down(a) for a, _ in tl.down) and not tl.in_down(tl.flap[1] - 0.01)
+
+
+def test_shapes_and_bad_options() -> None:
+    assert timeline(quick("steady")).flap is None
+    ramp = timeline(quick("ramp")).segments
+    assert ramp[0][2] < ramp[0][3] == ramp[1][2]
+    spike = timeline(quick("spike")).segments
+    assert max(seg[2] for seg in spike) > spike[0][2]
+    with pytest.raises(PlanError):
+        timeline(LoadOptions.defaults(quick=True, duration=4))
+    with pytest.raises(PlanError):
+        LoadOptions.defaults(shape="zigzag")
+
+
+def test_expectations_follow_the_profiles_codes() -> None:
+    assert expected("valid", None) == (True, None)
+    assert expected("valid", C.certificateStatus.REVOKED) == (False, C.reasonCode.CERT_REVOKED)
+    assert expected("unknown", None) == (False, C.reasonCode.CERT_NOT_FOUND)
+    assert expected("missingNumber", None) == (False, C.reasonCode.NO_CERTIFICATE)
+
+
+def _line(second: int, latencies_ms: list[float], errors: int = 0, worker: str = "w") -> dict:
+    h = results.new_histogram()
+    for ms in latencies_ms:
+        h.record_value(int(ms * 1000))
+    return {"second": second, "sent": len(latencies_ms), "ok": len(latencies_ms) - errors,
+            "errors": {"http:503": errors} if errors else {}, "hist": h.encode().decode(), "worker": worker}
+
+
+def _series(tmp_path: Path, lines: list[dict]) -> dict[int, results.Second]:
+    path = tmp_path / "series.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"torn', encoding="utf-8")
+    return results.read_series(path)
+
+
+def test_histograms_of_workers_are_merged_not_averaged(tmp_path: Path) -> None:
+    # worker a: 99 fast answers; worker b: one answer of 2 s. Averaging their p99s would say ~1 s;
+    # the merged distribution says the 99th percentile of the 100 answers is fast, the max is 2 s.
+    series = _series(tmp_path, [_line(0, [10.0] * 99, worker="a"), _line(0, [2000.0], worker="b")])
+    f = results.figures(series)
+    assert f.sent == 100 and f.p99 is not None and f.p99 < 20 and f.max is not None and f.max >= 1990
+
+
+def test_verdicts_from_figures(tmp_path: Path) -> None:
+    tl = timeline(quick())
+    fast = [_line(s, [20.0] * 40) for s in range(15)]
+    series = _series(tmp_path, fast)
+    steady = results.figures(series)
+    assert judge.avl01(steady, 1.0).verdict == C.verdict.PASS
+    assert judge.avl02(steady, 1.0).verdict == C.verdict.PASS
+    assert judge.avl05(series, tl, 1.0).verdict == C.verdict.PASS
+    assert judge.avl04(series, tl, [], [(5.0, 6.0)], [], 1.0).verdict == C.verdict.PASS  # type: ignore[union-attr]
+    slow = _series(tmp_path, [_line(s, [20.0 + 40 * s] * 40) for s in range(15)])
+    drift = judge.avl05(slow, tl, 1.0)
+    assert drift.verdict == C.verdict.FAIL and "p99 grew" in (drift.message or "")
+    failing = results.figures(_series(tmp_path, [_line(s, [20.0] * 40, errors=1) for s in range(15)]))
+    r = judge.avl01(failing, 1.0)
+    assert r.verdict == C.verdict.FAIL and {m["name"] for m in r.measurements} >= {"successRatio", "requests"}
+    late = results.figures(_series(tmp_path, [_line(s, [20.0] * 38 + [1500.0] * 2) for s in range(15)]))
+    assert judge.avl02(late, 1.0).verdict == C.verdict.FAIL
+
+
+def test_avl03_names_the_listings_decided_wrongly() -> None:
+    check = PostCheck(checked=3, wrong=[Wrong("L-1", "suspended", "2021010701123456", "off sale, CERT_SUSPENDED",
+                                              C.listingState.ON_SALE)])
+    r = judge.avl03(check, 3, [], 1.0)
+    assert r.verdict == C.verdict.FAIL and "L-1" in (r.message or "") and r.observed[0]["listingId"] == "L-1"
+    assert judge.avl03(PostCheck(checked=3), 3, [], 1.0).verdict == C.verdict.PASS
+    assert judge.avl03(PostCheck(checked=0), 0, [], 1.0).verdict == C.verdict.INCONCLUSIVE
+
+
+def test_load_verdicts_join_junit_and_allure(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from conformance.load import outputs
+
+    (tmp_path / "junit.xml").write_text('<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="1">'
+                                        '<testcase classname="x" name="t"/></testsuite></testsuites>', encoding="utf-8")
+    ok = judge.avl01(results.Figures(10, 10, 0, {}, 1.0, 1.0, 1.0, 1.0, 1.0, 1), 2.0)
+    bad = judge.avl03(PostCheck(checked=1, wrong=[Wrong("L-9", "revoked", None, "off sale", "ON_SALE")]), 1, [], 2.0)
+    outputs.write(tmp_path, [ok, bad])
+    suites = ET.parse(tmp_path / "junit.xml").getroot().findall("testsuite")
+    assert [s.get("name") for s in suites] == ["pytest", "load"]
+    assert suites[1].get("failures") == "1" and len(suites[1].findall("testcase")) == 2
+    allure = [json.loads(p.read_text(encoding="utf-8")) for p in (tmp_path / "allure-results").glob("*-result.json")]
+    assert sorted(a["status"] for a in allure) == ["failed", "passed"]
+
+
+def test_a_load_that_cannot_be_planned_is_inconclusive_not_a_crash(tmp_path: Path) -> None:
+    from conformance.context import RunContext
+    from conformance.load.phase import run_load_phase
+    from conformance.simulator.core import Simulator
+
+    ics = {"categoryMapping": [{"categoryId": "books", "name": "图书", "productCode": None}], "timing": {}}
+    ctx = RunContext(ics=ics, pixit={"platformId": "p", "platformSecret": "x" * 16}, target="http://127.0.0.1:9/x")
+    with Simulator() as sim:
+        outcome = run_load_phase(ctx, sim, tmp_path, quick())
+    assert {r.verdict for r in outcome.results} == {C.verdict.INCONCLUSIVE}
+    assert "need a certificate" in (outcome.results[0].message or "")
+
+
+def test_the_profiles_mixes_are_known_kinds_and_about_5_percent_invalid() -> None:
+    from conformance.load.plan import status_kinds
+
+    s = specs.load()
+    mix = s.param("loadCertificateMix")
+    assert set(mix) == {"valid", "unknown", "wrongModel", "missingNumber", *status_kinds()}
+    assert abs(sum(mix.values()) - 1) < 1e-9 and 0.04 <= 1 - mix["valid"] <= 0.06
+    assert set(s.param("loadOperationMix")) == {"create", "read", "consumerView"}

@@ -1,0 +1,50 @@
+"""A run is full only when every requirement was judged; a selection or a skipped load phase is partial."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from conformance import specs
+from conformance.context import RunContext
+from conformance.ics import load_ics
+from conformance.report.build import build_report
+from conformance.report.html import render_html
+from conformance.run.selection import Selection
+from conformance.scope import FULL, PARTIAL, of
+from conformance.verdicts import TestResult
+
+S = specs.load()
+AVL = [r.id for r in S.requirements.values() if r.suite == "load"]
+
+
+def test_selection() -> None:
+    everything = Selection()
+    assert set(everything.functional) | set(everything.load) == set(S.requirements) and everything.load == AVL
+    assert Selection(skip_load=True).load == []
+    assert Selection(only=["AVL-01"]).functional == [] and Selection(only=["AVL-01"]).load == ["AVL-01"]
+    assert Selection(areas=["VER"]).load == [] and all(r.startswith("VER-") for r in Selection(areas=["VER"]).functional)
+
+
+def test_scope_of() -> None:
+    assert of(list(S.requirements)) == (FULL, [])
+    scope, missing = of([r for r in S.requirements if r not in AVL])
+    assert scope == PARTIAL and missing == AVL
+
+
+def _ctx() -> RunContext:
+    ics = load_ics(specs.specs_dir() / "examples" / "ics-reference.yaml")
+    return RunContext(ics=ics, pixit={"platformId": "p", "platformSecret": "x" * 16}, target="http://127.0.0.1:1/ccc-test/v1")
+
+
+def test_a_load_only_report_is_partial_schema_valid_and_says_so() -> None:
+    results = [TestResult(nodeid=f"load::{rid}", requirements=[rid], verdict=S.vocab.verdict.PASS, duration_seconds=1.0,
+                          measurements=[{"name": "x", "value": 1}]) for rid in AVL]
+    load = {"shape": "flap", "quick": True, "workers": 1, "targetRate": 40.0, "achievedRate": 40.0,
+            "durationSeconds": 15.0, "series": [{"second": 0, "targetRate": 40.0, "sent": 40, "ok": 40, "errors": 0,
+                                                 "p50Ms": 5.0, "p99Ms": 9.0}]}
+    report = build_report(_ctx(), results, run_id="r", started=datetime.now(UTC), only=AVL, load_ids=AVL, load=load)
+    assert not S.errors("report", report)
+    assert report["scope"] == PARTIAL and set(report["notJudged"]) == set(S.requirements) - set(AVL)
+    assert [r["id"] for r in report["requirements"]] == AVL
+    assert report["overall"]["exitCode"] == 0          # the selection passed: CI can gate on it
+    assert "partial — not a conformance claim" in render_html(report)
