@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conformance import cli, exitcodes
+from conformance import exitcodes
 from tests.unit.test_cli import assert_usage_error, run_cli
 
 
