@@ -54,9 +54,15 @@ class Prism:
             assert self.proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
             time.sleep(0.2)
 
-    def violations(self) -> list[str]:
-        time.sleep(0.5)  # the validator logs just after it forwards the answer
-        return [m.group(1) for m in VIOLATION.finditer(self.log.read_text(encoding="utf-8", errors="replace"))]
+    def violations(self, more_than: int | None = None, settle: float = 1.0, limit: float = 10.0) -> list[str]:
+        """The violations logged so far. The validator logs just after it forwards an answer: wait
+        ``settle`` seconds, or up to ``limit`` seconds for more than ``more_than`` of them."""
+        deadline = time.monotonic() + (limit if more_than is not None else settle)
+        while True:
+            found = [m.group(1) for m in VIOLATION.finditer(self.log.read_text(encoding="utf-8", errors="replace"))]
+            if (more_than is not None and len(found) > more_than) or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.1)
 
     def stop(self) -> None:
         import os
@@ -149,4 +155,4 @@ def test_prism_reports_a_violation_it_is_shown(chain: tuple[SimulatorServer, Pri
     _, _, test_control, _ = chain
     before = len(test_control.violations())
     httpx.post(f"{test_control.url}/listings", json={"merchantId": "m-prism"}, timeout=15, trust_env=False)
-    assert len(test_control.violations()) > before
+    assert len(test_control.violations(more_than=before)) > before
