@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conformance.specs import load
 
@@ -26,6 +27,16 @@ def _documents() -> list[str]:
     return [str(load().openapi_path(name)) for name in ("regulator", "platform-test")]
 
 
+@pytest.fixture(scope="module")
+def flawed(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """platform-test.yaml without info.contact and info.license: what both linters must report."""
+    doc = yaml.safe_load(load().openapi_path("platform-test").read_text(encoding="utf-8"))
+    del doc["info"]["contact"], doc["info"]["license"]
+    path = tmp_path_factory.mktemp("lint") / "flawed.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
 def _npx(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["npx", "-y", *args], cwd=ROOT, capture_output=True, text=True, timeout=NPX_TIMEOUT,
                           check=False)
@@ -37,14 +48,29 @@ def test_spectral_oas_finds_nothing() -> None:
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_redocly_recommended_finds_nothing() -> None:
-    run = _npx(REDOCLY, "lint", "--format=json", *_documents())
+def test_spectral_reports_what_it_is_shown(flawed: str) -> None:
+    run = _npx(SPECTRAL, "lint", "--ruleset", str(ROOT / ".spectral.yaml"), "--fail-severity=hint", flawed)
+    assert run.returncode != 0 and "info-contact" in run.stdout, run.stdout + run.stderr
+
+
+def _redocly(*documents: str) -> tuple[list[dict], list[tuple]]:
+    run = _npx(REDOCLY, "lint", "--format=json", *documents)
     reports, text, decoder = [], run.stdout, json.JSONDecoder()
     while "{" in text:  # one JSON report per document
         report, end = decoder.raw_decode(text, text.index("{"))
         reports.append(report)
         text = text[end:]
-    assert len(reports) == len(_documents()), run.stdout + run.stderr
+    assert len(reports) == len(documents), run.stdout + run.stderr
     problems = [(p["ruleId"], p["message"], [loc.get("pointer") for loc in p.get("location", [])])
                 for r in reports for p in r["problems"]]
+    return reports, problems
+
+
+def test_redocly_recommended_finds_nothing() -> None:
+    reports, problems = _redocly(*_documents())
     assert not problems and all(r["totals"]["errors"] == r["totals"]["warnings"] == 0 for r in reports), problems
+
+
+def test_redocly_reports_what_it_is_shown(flawed: str) -> None:
+    _, problems = _redocly(flawed)
+    assert "info-license" in {rule for rule, _, _ in problems}, problems
