@@ -90,3 +90,9 @@ def test_made_up_cursors_leave_positive_cases_only() -> None:
     context = schemathesis.HookContext(operation=_operation("regulator", "/api/v1/status-changes", "GET"))
     assert hooks.map_query(context, {"after": "made-up", "limit": 3}) == {"limit": 3}
     assert hooks.map_query(context, {"after": "", "limit": 3}) == {"after": "", "limit": 3}  # the negative part
+
+
+def test_the_fuzz_command_passes_the_variables_the_hooks_read() -> None:
+    from conformance import fuzz
+
+    assert (fuzz.ICS_VAR, fuzz.PIXIT_VAR) == (hooks.ICS_VAR, hooks.PIXIT_VAR)
