@@ -345,6 +345,32 @@ def load(
     raise SystemExit(rc)
 
 
+@app.command("fuzz")
+def fuzz(
+    target: Annotated[str | None, typer.Option("--target", metavar="URL",
+                                               help="Test-control base URL; default: the embedded reference platform.")] = None,
+    ics: Annotated[Path | None, typer.Option("--ics", metavar="FILE", help="The platform's ICS (its categories).")] = None,
+    pixit: Annotated[Path | None, typer.Option("--pixit", metavar="FILE", help="Bearer token (or CCC_BEARER_TOKEN).")] = None,
+    max_examples: Annotated[int, typer.Option("--max-examples", min=1, metavar="N",
+                                              help="Generated cases per operation and phase.")] = 20,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, metavar="N", help="Seed; printed when not given.")] = None,
+    fault: Annotated[list[str] | None, typer.Option("--fault", metavar="NAME",
+                                                    help="Fault switch for the embedded platform.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Output folder (default reports/fuzz-<time>).")] = None,
+) -> None:
+    """Fuzz the test-control interface alone (SEC-03, MSG-05); exit 0 nothing found, 1 failures, 3 usage error."""
+    from datetime import UTC, datetime
+
+    fuzzing = _optional_module("conformance.fuzz", "the fuzz command")
+    folder = out or Path("reports") / datetime.now(UTC).strftime("fuzz-%Y%m%dT%H%M%SZ")
+    try:
+        rc = fuzzing.fuzz(target=target, ics=ics, pixit=pixit, max_examples=max_examples, seed=seed, out=folder,
+                          faults=_split(fault), echo=typer.echo)
+    except fuzzing.FuzzError as exc:
+        raise CliError(str(exc)) from None
+    raise SystemExit(rc)
+
+
 # -- entry point --------------------------------------------------------------------------------
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())

@@ -177,7 +177,8 @@ class RegulatorApp:
             answer = self._envelope(401, self.contract.auth_failed, auth.error)
         elif errors:
             shown = "; ".join(errors[:10]) + (f" (and {len(errors) - 10} more)" if len(errors) > 10 else "")
-            answer = self._envelope(400, self.contract.bad_request, f"invalid request: {shown}")
+            # 413 for a body over maxBodyBytes, as on the test-control interface (regulator.yaml).
+            answer = self._envelope(413 if too_large else 400, self.contract.bad_request, f"invalid request: {shown}")
         else:
             try:
                 answer = self.handlers[route.name](route, doc, query, platform_id, received)
@@ -320,7 +321,7 @@ class RegulatorApp:
 
     async def _read(self, receive: Receive) -> tuple[bytes, bool]:
         """The body and whether it is over maxBodyBytes. An oversized body is still read (up to a hard
-        cap) so that its signature can be checked and the refusal be the 400 it deserves."""
+        cap) so that its signature can be checked and the refusal be the 413 it deserves."""
         limit = self.contract.max_body_bytes
         message = await receive()
         body: bytes = message.get("body", b"")

@@ -164,7 +164,9 @@ def _fuzz_test_control(ccc: RunContext, platform: PlatformClient) -> tuple[int, 
     exchange goes through the platform client, so it is evidence. Returns (cases sent, server errors)."""
     import schemathesis
 
-    schema = schemathesis.openapi.from_dict(S.openapi_bundled("platform-test"))
+    # Only the 5xx check: SEC-03 judges "no input gets a 5xx" (MSG-05 judges the rest).
+    config = schemathesis.Config.from_dict({"checks": {"enabled": False, "not_a_server_error": {"enabled": True}}})
+    schema = schemathesis.openapi.from_dict(S.openapi_bundled("platform-test"), config=config)
     sent: list[int] = []
     failures: list[dict[str, Any]] = []
     for result in schema.get_all_operations():
@@ -177,8 +179,7 @@ def _fuzz_operation(ccc: RunContext, platform: PlatformClient, operation: Any, m
                     failures: list[dict[str, Any]]) -> None:
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis.errors import Unsatisfiable
-    from schemathesis.checks import not_a_server_error
-    from schemathesis.core.failures import FailureGroup
+    from schemathesis.errors import FailureGroup
 
     # No shrinking: failures are collected, not raised, and shrinking would only resend.
     @settings(max_examples=FUZZ_EXAMPLES, derandomize=True, database=None, deadline=None,
@@ -196,8 +197,8 @@ def _fuzz_operation(ccc: RunContext, platform: PlatformClient, operation: Any, m
                                     headers=kw.get("headers") or None, **content)
         sent.append(response.status_code)
         try:
-            case.validate_response(response, checks=[not_a_server_error])
-        except FailureGroup:
+            case.validate_response(response)  # the schema's configured checks: not_a_server_error alone
+        except (FailureGroup, AssertionError):  # several failures, or one (a schemathesis Failure is an AssertionError)
             failures.append({"operation": operation.label, "mode": str(mode), "method": kw["method"],
                              "url": kw["url"], "status": response.status_code, "body": response.text[:300]})
 

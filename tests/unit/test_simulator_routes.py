@@ -108,7 +108,7 @@ def test_body_not_an_object(sim: Simulator) -> None:
 def test_oversized_body(sim: Simulator) -> None:
     doc = request_doc("2021010701123456", productName="冰" * 40_000)
     response = post(sim, VERIFY, doc)
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert "body over 65536 bytes" in response.json()["message"]
 
 
