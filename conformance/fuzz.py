@@ -21,11 +21,8 @@ import json
 import os
 import secrets
 import shlex
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,11 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from conformance import ics as ics_mod
 from conformance import specs
 from conformance.evidence import Redactor
+from conformance.exitcodes import UsageError
+from conformance.run import counterparts
+from conformance.run.rundir import RunDir
+from conformance.run.selection import resolve_faults
 from conformance.verdicts import TestResult, codes
 
 # What conformance.schemathesis reads (not imported: importing it registers its hooks in this process;
@@ -54,8 +54,7 @@ RUN_TIMEOUT_SECONDS = 1800.0  # a bound on the whole schemathesis run, whatever 
 SEED_LIMIT = 2**63
 
 
-class FuzzError(Exception):
-    """A usage or configuration problem: one line, exit 3."""
+FuzzError = UsageError  # a usage or configuration problem: one line, exit 3
 
 
 @dataclass
@@ -84,76 +83,20 @@ class Failure:
                 "mode": self.mode}
 
 
-# -- counterparts ------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
+# -- counterparts: the same ones `ccc-conformance run` starts (conformance.run.counterparts) ----------
 @contextlib.contextmanager
 def _embedded(out: Path, faults: list[str]) -> Iterator[Target]:
     """The regulator simulator (a thread) and the reference platform (its own process), loopback."""
-    from conformance.simulator.server import SimulatorServer
-
-    examples = specs.specs_dir() / "examples"
-    pixit_path = examples / "pixit-reference.yaml"
-    pixit = ics_mod.load_pixit(pixit_path, env={})
-    ics_doc = ics_mod.load_ics(examples / "ics-reference.yaml")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    ics_doc["endpoints"] = {"testControlBaseUrl": f"{base}/ccc-test/v1", "notificationUrl": f"{base}/ccc/v1/notifications"}
-    ics_path = out / "ics.yaml"
-    ics_path.write_text(yaml.safe_dump(ics_doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    server = SimulatorServer(host="127.0.0.1", port=0)
+    server = counterparts.start_simulator(host="127.0.0.1", port=0)
+    platform: counterparts.Platform | None = None
     try:
-        server.start()
-    except OSError as exc:
-        raise FuzzError(f"cannot start the regulator simulator: {exc.strerror or exc}") from exc
-    server.simulator.register_platform(pixit["platformId"], pixit["platformSecret"], ics_doc["endpoints"]["notificationUrl"])
-    workdir = tempfile.TemporaryDirectory(prefix="ccc-fuzz-")
-    cmd = [sys.executable, "-m", "reference_platform", "--host", "127.0.0.1", "--port", str(port),
-           "--regulator-url", server.url, "--platform-id", pixit["platformId"], "--platform-secret", pixit["platformSecret"],
-           "--ics", str(ics_path), "--db", str(Path(workdir.name) / "platform.db")]
-    for fault in faults:
-        cmd += ["--fault", fault]
-    log = open(out / "platform-output.txt", "wb")  # noqa: SIM115 — closed below
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        target = Target(f"{base}/ccc-test/v1", ics_path, None, [pixit["platformSecret"]])
-        _await_health(target, proc, out)
-        yield target
+        platform = counterparts.start_embedded(RunDir(out), server.url, faults)
+        counterparts.register_platform(server.simulator, platform.ctx)
+        yield Target(platform.ctx.target, platform.ics_path, None, platform.ctx.secrets())
     finally:
-        _stop(proc)
-        log.close()
-        workdir.cleanup()
+        if platform is not None:
+            platform.stop()
         server.stop()
-
-
-def _await_health(target: Target, proc: subprocess.Popen[bytes], out: Path) -> None:
-    deadline = time.monotonic() + PLATFORM_START_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = (out / "platform-output.txt").read_text(errors="replace").strip().splitlines()[-1:]
-            raise FuzzError(f"the reference platform did not start (exit {proc.returncode}): {' '.join(tail)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{target.url}/health", timeout=1.0, trust_env=False).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise FuzzError(f"the reference platform did not answer on {target.url}/health within {PLATFORM_START_SECONDS:.0f} s")
 
 
 def _external(url: str, ics: Path | None, pixit: Path | None) -> Target:
@@ -300,8 +243,7 @@ def fuzz(*, target: str | None, ics: Path | None, pixit: Path | None, max_exampl
     """Run it; 0 nothing found, 1 failures found, 3 (FuzzError) usage or configuration."""
     if max_examples < 1:
         raise FuzzError("--max-examples must be at least 1")
-    if faults and target is not None:
-        raise FuzzError("--fault applies to the embedded reference platform only (no --target)")
+    faults = resolve_faults(faults, embedded=target is None)
     seed = secrets.randbelow(SEED_LIMIT) if seed is None else seed
     try:
         out.mkdir(parents=True, exist_ok=True)
