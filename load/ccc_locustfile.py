@@ -281,6 +281,7 @@ class LoadUser(FastHttpUser):
         if _plan.get("bearerToken"):
             self.headers["Authorization"] = f"Bearer {_plan['bearerToken']}"
         self.states = _plan["states"]
+        self.post_headers = {**self.headers, "Connection": "close"}
 
     @task
     def run_schedule(self) -> None:
@@ -330,7 +331,10 @@ class LoadUser(FastHttpUser):
 
     def create(self, t: float) -> str | None:
         kind, body, cert = self.workload.listing_body()
-        with self.client.post(f"{self.base}/listings", json=body, headers=self.headers, name="POST /listings",
+        # A fresh connection for each creation: a pooled keep-alive connection the platform closed while
+        # idle (as HTTP allows) would fail a POST, which a client must not retry (RFC 9110 §9.2.2) — an
+        # error of the load generator, not of the platform. GETs are retried by the client instead.
+        with self.client.post(f"{self.base}/listings", json=body, headers=self.post_headers, name="POST /listings",
                               catch_response=True) as response:
             error = self._error(response)
             if error:

@@ -25,6 +25,7 @@ from conformance.simulator.control import SimulatorControl
 
 READERS = 8
 READ_ATTEMPTS = 4
+MAX_SECONDS = 300.0   # reading back is bounded too; what is left unread makes AVL-03 INCONCLUSIVE
 
 
 @dataclass
@@ -71,9 +72,13 @@ def run(ctx: RunContext, fields: dict[str, str], created: list[dict[str, Any]], 
     headers = {"Authorization": f"Bearer {ctx.bearer_token}"} if ctx.bearer_token else {}
     with httpx.Client(timeout=10.0, headers=headers, trust_env=False,
                       limits=httpx.Limits(max_connections=READERS)) as client:
+        stop_at = time.monotonic() + MAX_SECONDS
+
         def read(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
             # Availability is AVL-01's business: a read that fails is tried again before it counts.
             for attempt in range(READ_ATTEMPTS):
+                if time.monotonic() > stop_at:   # a platform that stopped answering: unread, INCONCLUSIVE
+                    break
                 try:
                     r = client.get(f"{ctx.target}/listings/{item['listingId']}")
                     if r.status_code == 200:
