@@ -209,7 +209,10 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
         regulator = RegulatorClient(settings)
         service = ListingService(settings, store, regulator)
         events = EventApplier(service, service.reverify_wakeup)
-        workers = Workers(service, Reverifier(service), events, poll=settings.poll,
+        reverifier = Reverifier(service)
+        if settings.fault("events-at-reverification"):
+            reverifier.apply_deferred = events.apply_deferred
+        workers = Workers(service, reverifier, events, poll=settings.poll,
                           reverify=not settings.fault("no-reverification"))
         state.update(store=store, service=service, events=events, gate=NotificationGate(settings, store))
         workers.start()

@@ -45,6 +45,8 @@ _ALL = [
     _f("no-normalisation", "uses the certificate number as pasted, without normalising it", {"MSG-02"}, ["MSG"]),
     _f("overblock", "intercepts listings in categories outside the catalogue", {"VER-09"}, ["VER"], {"VER-11"}),
     _f("no-reverify-on-edit", "keeps an edited listing's state without verifying it again", {"VER-11"}, ["VER"]),
+    _f("edit-at-reverification", "leaves an edit of a listing on sale to its next periodic re-verification "
+       "instead of verifying it when edited", {"VER-11"}, ["VER"]),
     _f("bad-request-format",
        "sends X-Timestamp with a basic offset (+0800), not RFC 3339, in verification requests", {"MSG-01"}, ["MSG"]),
     _f("unsigned-requests", "sends disposition reports without X-Signature, so the regulator refuses them",
@@ -65,6 +67,11 @@ _ALL = [
        "re-list them on resubmission", {"TKD-05"}, ["TKD"]),
     _f("ignore-order", "applies events in arrival order, so an older sequence can override a newer one",
        {"TKD-07"}, ["TKD"]),
+    _f("drop-repeat-events", "acts only on the first status-change event of each certificate; later ones are "
+       "acknowledged and dropped", {"TKD-07"}, ["TKD"], {"TKD-04"}),
+    _f("events-at-reverification", "acknowledges status-change events but applies them only at the "
+       "certificate's next periodic re-verification, reported under that query's requestId",
+       {"TKD-01", "TKD-02", "TKD-06", "TKD-07"}, ["TKD"], {"TKD-04"}),
     _f("fail-open", "puts new listings on sale while the regulator is unavailable or answers unusably",
        {"RES-01", "RES-03", "RES-05"}, ["RES"]),
     _f("takedown-on-outage", "takes a listing on sale down when re-verification meets an outage",
