@@ -52,6 +52,10 @@ _ALL = [
     _f("unsigned-requests", "sends disposition reports without X-Signature, so the regulator refuses them",
        {"MSG-03", "RPT-01", "RPT-02"}, ["MSG", "RPT"], {"MSG-04"}),
     _f("no-audit", "keeps no verification records", {"AUD-01"}, ["AUD"], {"AUD-03"}),
+    _f("audit-first-only", "keeps the verification record of a listing's first query only; retries, "
+       "re-verifications and edits go unrecorded", {"AUD-01"}, ["AUD"]),
+    _f("rewrite-records", "after a listing's second record, overwrites its newest record with each later query "
+       "instead of adding one", {"AUD-01", "AUD-03"}, ["AUD"]),
     _f("wrong-status-label", "shows the status code instead of its Chinese label in the consumer view",
        {"TERM-02", "VIS-01"}, ["TERM", "VIS"]),
     _f("no-takedown", "acknowledges status-change events but never acts on them, nor on the status changes "

@@ -297,6 +297,13 @@ class ListingService:
         else:
             record = Record(listing.listing_id, listing.cert_no, answer.request_id, answer.requested_at,
                             answer.responded_at, answer.outcome, decision, reason)
+        if self.settings.fault("audit-first-only") and self.store.record_count(listing.listing_id):
+            return   # the fault: only a listing's first query is kept
+        if answer is not None and self.settings.fault("rewrite-records") \
+                and self.store.record_count(listing.listing_id) > 1:
+            # The fault: one record per listing after the first, overwritten by each later query.
+            self.store.rewrite_last_record(record)
+            return
         self.store.add_record(record)
 
     def report(self, listing: Listing, action: str, reason: str | None, *, request_id: str | None = None,
