@@ -176,6 +176,10 @@ async def json_object(request: Request, *, crash_on_bad_json: bool = False) -> d
     return payload
 
 
+# The narrow-text-columns fault: text stored as if in VARCHAR(255) columns.
+NARROW_TEXT_CHARACTERS = 255
+
+
 def listing_view(listing: Listing) -> dict[str, Any]:
     """specs/schemas/listing.schema.json; certificateNo is echoed as submitted."""
     return {
@@ -276,6 +280,7 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
         return error_response(500, "INTERNAL_ERROR", "the platform failed; see its log")
 
     crash_on_bad_json = settings.fault("crash-on-bad-input")
+    narrow_text = settings.fault("narrow-text-columns")
 
     @app.get(TEST_CONTROL + "/health")
     async def health() -> dict[str, str]:
@@ -284,6 +289,9 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
     @app.post(TEST_CONTROL + "/listings", status_code=201)
     async def create_listing(request: Request) -> JSONResponse:
         fields = validated("listing-create", await json_object(request, crash_on_bad_json=crash_on_bad_json))
+        if narrow_text and any(isinstance(v, str) and len(v) > NARROW_TEXT_CHARACTERS for v in fields.values()):
+            # The narrow-text-columns fault: the value does not fit the column, and the error escapes.
+            raise RuntimeError(f"a text field longer than {NARROW_TEXT_CHARACTERS} characters")
         listing = await service().create(fields)
         return JSONResponse(listing_view(listing), status_code=201)
 

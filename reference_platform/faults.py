@@ -42,6 +42,8 @@ _ALL = [
     _f("no-model-check", "skips the model-coverage check", {"VER-06"}, ["VER"], {"VER-11", "VER-12"}),
     _f("no-product-check", "skips the product-code check", {"VER-07"}, ["VER"]),
     _f("no-holder-check", "skips the brand / manufacturer holder check", {"VER-08"}, ["VER"]),
+    _f("narrow-text-columns", "answers 500 to a new listing with a text field longer than 255 characters, "
+       "which the contract allows up to 1,000", {"MSG-05"}, ["MSG"]),
     _f("no-normalisation", "uses the certificate number as pasted, without normalising it", {"MSG-02"}, ["MSG"]),
     _f("overblock", "intercepts listings in categories outside the catalogue", {"VER-09"}, ["VER"], {"VER-11"}),
     _f("no-reverify-on-edit", "keeps an edited listing's state without verifying it again", {"VER-11"}, ["VER"]),
