@@ -9,7 +9,9 @@ edited strings, out-of-range sizes); the schema validator says which of those br
 rule each breaks, and one case is kept per (member, broken rule). A field or rule added to the
 schema therefore adds its cases by itself, and a relaxed rule drops them.
 
-The set is bounded: past ``MAX_CASES`` it is sampled with ``SEED`` (printed in the test's evidence),
+A status outside the code list is not among them: status codes are open-ended (Clarifications), so
+such an answer is an unknown status, RES-05's to judge; a malformed status is, once the schema says
+what a well-formed one is. The set is bounded: past ``MAX_CASES`` it is sampled with ``SEED`` (printed in the test's evidence),
 always keeping one case per member removed and the non-schema cases.
 """
 
@@ -94,7 +96,13 @@ def _broken_rule(s: specs.Specs, doc: Any, pointer: str) -> str | None:
     leaves = list(_leaf_errors(errors))
     path = [p for p in pointer.split("/")[1:]]
     here = [e for e in leaves if [str(p) for p in e.absolute_path][:len(path)] == path]
-    return str((here or leaves)[0].validator)
+    error = (here or leaves)[0]
+    if error.validator == "enum" and isinstance(error.validator_value, list) \
+            and set(error.validator_value) == set(s.codes("certificateStatus")):
+        # Status codes are open-ended (Clarifications): a status outside the list is an unknown
+        # status, which must fail closed (RES-05, judged there), not a schema-invalid answer.
+        return None
+    return str(error.validator)
 
 
 def _apply(doc: dict[str, Any], op: str, pointer: str, value: Any = None) -> dict[str, Any]:
