@@ -409,7 +409,7 @@ def test_drop_repeat_events(pool: PlatformPool) -> None:
         try:
             first = pool.sim.set_status(number, "VALID", reason="details amended")   # the certificate's first event
             event_id = first["eventId"]
-            wait_until(lambda e=event_id: any(p.get("status") for p in pool.sim.pushes(event_id=e)), TAKEDOWN)
+            wait_until(lambda e=event_id: any(p.get("accepted") for p in pool.sim.pushes(event_id=e)), TAKEDOWN)
             pool.sim.set_status(number, "REVOKED")
             if expected == "TAKEN_DOWN":
                 assert platform.wait_state(listing["listingId"], "TAKEN_DOWN", TAKEDOWN)["state"] == expected, name
