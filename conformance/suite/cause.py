@@ -70,7 +70,7 @@ def judge_event_cause(ccc: RunContext, sim: Any, *, stimulus: float, changes: It
 
     ``event_ids``: per certificate, the events of the test that may have caused it. With disposition
     reporting claimed, the takedown report (awaited until the declared takedown deadline after the
-    stimulus) must name one of them: a report naming a ``requestId`` — a verification query — FAILs.
+    change was seen) must name one of them: a report naming a ``requestId`` — a verification query — FAILs.
     A change that no report attributes is credited to the event only when the platform did not query
     the regulator about the certificate between the stimulus and the change; otherwise INCONCLUSIVE.
     Returns counts for the test's measurements."""
@@ -90,10 +90,10 @@ def judge_event_cause(ccc: RunContext, sim: Any, *, stimulus: float, changes: It
                         found.setdefault(lid, r)
             return found
 
-        # Reports are due within the takedown deadline of the action; one already in is not waited for.
-        limit = float(ccc.timing["takedownDeadlineSeconds"]) + TOLERANCE
-        seen = wait_until(reports, lambda found: len(found) == len(wanted),
-                          max(0.0, stimulus + limit - time.time()))
+        # Reports are due within the takedown deadline of the action (seen at the latest when the
+        # test saw the change); reports already in are not waited for.
+        until = max(c.seen_at for c in changes) + float(ccc.timing["takedownDeadlineSeconds"]) + TOLERANCE
+        seen = wait_until(reports, lambda found: len(found) == len(wanted), max(0.0, until - time.time()))
         found = seen.value
         wrong = {c.listing_id: disposition_brief(found[c.listing_id]) for c in changes
                  if c.listing_id in found and found[c.listing_id].get("eventId") not in event_ids[c.certificate_no]}
