@@ -184,6 +184,10 @@ async def json_object(request: Request, *, crash_on_bad_json: bool = False) -> d
     return payload
 
 
+# The narrow-text-columns fault: text stored as if in VARCHAR(255) columns.
+NARROW_TEXT_CHARACTERS = 255
+
+
 def listing_view(listing: Listing) -> dict[str, Any]:
     """specs/schemas/listing.schema.json; certificateNo is echoed as submitted."""
     return {
@@ -217,7 +221,10 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
         regulator = RegulatorClient(settings)
         service = ListingService(settings, store, regulator)
         events = EventApplier(service, service.reverify_wakeup)
-        workers = Workers(service, Reverifier(service), events, poll=settings.poll,
+        reverifier = Reverifier(service)
+        if settings.fault("events-at-reverification"):
+            reverifier.apply_deferred = events.apply_deferred
+        workers = Workers(service, reverifier, events, poll=settings.poll,
                           reverify=not settings.fault("no-reverification"))
         state.update(store=store, service=service, events=events, gate=NotificationGate(settings, store))
         workers.start()
@@ -281,6 +288,7 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
         return error_response(500, "INTERNAL_ERROR", "the platform failed; see its log")
 
     crash_on_bad_json = settings.fault("crash-on-bad-input")
+    narrow_text = settings.fault("narrow-text-columns")
 
     @app.get(TEST_CONTROL + "/health")
     async def health() -> dict[str, str]:
@@ -289,6 +297,9 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
     @app.post(TEST_CONTROL + "/listings", status_code=201)
     async def create_listing(request: Request) -> JSONResponse:
         fields = validated("listing-create", await json_object(request, crash_on_bad_json=crash_on_bad_json))
+        if narrow_text and any(isinstance(v, str) and len(v) > NARROW_TEXT_CHARACTERS for v in fields.values()):
+            # The narrow-text-columns fault: the value does not fit the column, and the error escapes.
+            raise RuntimeError(f"a text field longer than {NARROW_TEXT_CHARACTERS} characters")
         listing = await service().create(fields)
         return JSONResponse(listing_view(listing), status_code=201)
 

@@ -64,6 +64,12 @@ class EventApplier:
         self.ignore_order = settings.fault("ignore-order")
         self.delay = 2 * settings.ics.timing.takedown_deadline if settings.fault("slow-takedown") else 0.0
         self.collateral = settings.fault("collateral-takedown")
+        # drop-repeat-events: only the first event received per certificate is acted on.
+        self.drop_repeats = settings.fault("drop-repeat-events")
+        self._certificates_seen: set[str] = set()
+        # events-at-reverification: events wait for the certificate's next periodic re-verification.
+        self.defer_to_reverification = settings.fault("events-at-reverification")
+        self._deferred: dict[str, list[tuple[dict[str, Any], int]]] = {}
 
     def apply(self, event: dict[str, Any], source: str) -> str:
         """Apply one checked event: 'applied', 'duplicate', 'stale', or 'accepted' (acted on later, or not)."""
@@ -71,8 +77,12 @@ class EventApplier:
             row = self.store.insert_event(event, source, clock.rfc3339())
             if row is None:
                 return "duplicate"
-            if self.ignore:
+            if self.ignore or self._dropped(event):
                 self.store.set_event_outcome(row, "ignored")
+                return "accepted"
+            if self.defer_to_reverification:
+                self.store.set_event_outcome(row, "deferred")
+                self._deferred.setdefault(event["certificateNo"], []).append((event, row))
                 return "accepted"
             if self._stale(event):
                 self.store.set_event_outcome(row, "stale")
@@ -84,6 +94,32 @@ class EventApplier:
             self._effects(event, row)
             self.store.set_event_outcome(row, "applied")
         return "applied"
+
+    def _dropped(self, event: dict[str, Any]) -> bool:
+        """The drop-repeat-events fault: every event after the first of its certificate is lost."""
+        if not self.drop_repeats:
+            return False
+        cert_no = event["certificateNo"]
+        if cert_no in self._certificates_seen:
+            return True
+        self._certificates_seen.add(cert_no)
+        return False
+
+    def apply_deferred(self, cert_no: str, request_id: str | None) -> bool:
+        """The events-at-reverification fault: the re-verification of a certificate applies the events
+        that waited for it, in sequence order, and reports what they did under its own query's
+        requestId (the re-verification, not the event, made the change). True when one was applied."""
+        waiting = self._deferred.pop(cert_no, [])
+        applied = False
+        with self.store.transaction():
+            for event, row in sorted(waiting, key=lambda pair: pair[0]["sequence"]):
+                if self._stale(event):
+                    self.store.set_event_outcome(row, "stale")
+                    continue
+                self._effects(event, row, request_id=request_id)
+                self.store.set_event_outcome(row, "applied")
+                applied = True
+        return applied
 
     def _stale(self, event: dict[str, Any]) -> bool:
         """Per certificate, an event whose sequence is not above the last applied one is ignored."""
@@ -101,7 +137,7 @@ class EventApplier:
             self._effects(event, row)
             self.store.set_event_outcome(row, "applied")
 
-    def _effects(self, event: dict[str, Any], row: int) -> None:
+    def _effects(self, event: dict[str, Any], row: int, *, request_id: str | None = None) -> None:
         service = self.service
         cert_no, status = event["certificateNo"], event["status"]
         # Remembered first: a verification answer to a request sent before this event loses to it.
@@ -126,7 +162,8 @@ class EventApplier:
                 if effect.action:
                     # RESTORED carries the reason that was lifted.
                     reason = listing.reason_code if effect.action == Codes.RESTORED else effect.reason
-                    service.report(listing, effect.action, reason, event_id=event["eventId"])
+                    service.report(listing, effect.action, reason, request_id=request_id,
+                                   event_id=None if request_id else event["eventId"])
                 if effect.action == Codes.TAKEN_DOWN:
                     taken_down.append((listing, effect.reason))
             self.store.update_listing(listing.listing_id, **changes)

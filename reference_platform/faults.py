@@ -42,14 +42,22 @@ _ALL = [
     _f("no-model-check", "skips the model-coverage check", {"VER-06"}, ["VER"], {"VER-11", "VER-12"}),
     _f("no-product-check", "skips the product-code check", {"VER-07"}, ["VER"]),
     _f("no-holder-check", "skips the brand / manufacturer holder check", {"VER-08"}, ["VER"]),
+    _f("narrow-text-columns", "answers 500 to a new listing with a text field longer than 255 characters, "
+       "which the contract allows up to 1,000", {"MSG-05"}, ["MSG"]),
     _f("no-normalisation", "uses the certificate number as pasted, without normalising it", {"MSG-02"}, ["MSG"]),
     _f("overblock", "intercepts listings in categories outside the catalogue", {"VER-09"}, ["VER"], {"VER-11"}),
     _f("no-reverify-on-edit", "keeps an edited listing's state without verifying it again", {"VER-11"}, ["VER"]),
+    _f("edit-at-reverification", "leaves an edit of a listing on sale to its next periodic re-verification "
+       "instead of verifying it when edited", {"VER-11"}, ["VER"]),
     _f("bad-request-format",
        "sends X-Timestamp with a basic offset (+0800), not RFC 3339, in verification requests", {"MSG-01"}, ["MSG"]),
     _f("unsigned-requests", "sends disposition reports without X-Signature, so the regulator refuses them",
        {"MSG-03", "RPT-01", "RPT-02"}, ["MSG", "RPT"], {"MSG-04"}),
     _f("no-audit", "keeps no verification records", {"AUD-01"}, ["AUD"], {"AUD-03"}),
+    _f("audit-first-only", "keeps the verification record of a listing's first query only; retries, "
+       "re-verifications and edits go unrecorded", {"AUD-01"}, ["AUD"]),
+    _f("rewrite-records", "after a listing's second record, overwrites its newest record with each later query "
+       "instead of adding one", {"AUD-01", "AUD-03"}, ["AUD"]),
     _f("wrong-status-label", "shows the status code instead of its Chinese label in the consumer view",
        {"TERM-02", "VIS-01"}, ["TERM", "VIS"]),
     _f("no-takedown", "acknowledges status-change events but never acts on them, nor on the status changes "
@@ -65,6 +73,11 @@ _ALL = [
        "re-list them on resubmission", {"TKD-05"}, ["TKD"]),
     _f("ignore-order", "applies events in arrival order, so an older sequence can override a newer one",
        {"TKD-07"}, ["TKD"]),
+    _f("drop-repeat-events", "acts only on the first status-change event of each certificate; later ones are "
+       "acknowledged and dropped", {"TKD-07"}, ["TKD"], {"TKD-04"}),
+    _f("events-at-reverification", "acknowledges status-change events but applies them only at the "
+       "certificate's next periodic re-verification, reported under that query's requestId",
+       {"TKD-01", "TKD-02", "TKD-06", "TKD-07"}, ["TKD"], {"TKD-04"}),
     _f("fail-open", "puts new listings on sale while the regulator is unavailable or answers unusably",
        {"RES-01", "RES-03", "RES-05"}, ["RES"]),
     _f("takedown-on-outage", "takes a listing on sale down when re-verification meets an outage",

@@ -146,10 +146,22 @@ class ListingService:
                 edited = replace(edited, version=current.version + 1, was_on_sale=int(on_sale_before))
             self.store.update_listing(listing_id, **{f: getattr(edited, f) for f in (
                 *API_FIELDS.values(), "updated_at", "version", "was_on_sale")})
+            if reverify and current.state == Codes.ON_SALE and self.settings.fault("edit-at-reverification"):
+                self._leave_to_reverification(edited)
+                reverify = False
             ask = reverify and self._begin_verification(edited, now)
         if ask:
             await self._verify_soon(listing_id, edited.version)
         return self.store.listing(listing_id)
+
+    def _leave_to_reverification(self, listing: Listing) -> None:
+        """The edit-at-reverification fault: an edited listing on sale keeps its state and its last
+        verification time; only the number it now carries is noted, so the next periodic
+        re-verification (due when that time is old enough) is what checks the edit."""
+        pre = before_query(self.submission(listing), self_declaration=self.self_declaration, checks=self.checks)
+        verified = listing.verified_epoch if listing.verified_epoch is not None else time.time()
+        self.store.update_listing(listing.listing_id, basis=pre.basis.value, cert_no=pre.certificate_no,
+                                  verified_epoch=verified)
 
     # -- verification of new and edited listings ----------------------------------------------
     def _begin_verification(self, listing: Listing, now: float) -> bool:
@@ -290,6 +302,13 @@ class ListingService:
         else:
             record = Record(listing.listing_id, listing.cert_no, answer.request_id, answer.requested_at,
                             answer.responded_at, answer.outcome, decision, reason)
+        if self.settings.fault("audit-first-only") and self.store.record_count(listing.listing_id):
+            return   # the fault: only a listing's first query is kept
+        if answer is not None and self.settings.fault("rewrite-records") \
+                and self.store.record_count(listing.listing_id) > 1:
+            # The fault: one record per listing after the first, overwritten by each later query.
+            self.store.rewrite_last_record(record)
+            return
         self.store.add_record(record)
 
     def report(self, listing: Listing, action: str, reason: str | None, *, request_id: str | None = None,

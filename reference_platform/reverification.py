@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from . import backoff, clock
@@ -44,6 +45,8 @@ class Reverifier:
         # The faults that miss status changes must not have re-verification make up for them, or
         # they would not be observable; expiry dates are still caught (TKD-03).
         self.ignores_status_changes = settings.fault("no-takedown") or settings.fault("slow-takedown")
+        # events-at-reverification: the event applier's hook, wired by the app (None: no such fault).
+        self.apply_deferred: Callable[[str, str | None], bool] | None = None
         self._busy: set[str] = set()                               # certificates being re-verified
         self._answers: dict[str, tuple[float, Answer, int]] = {}   # certificate → (when, answer, event mark)
         # Certificates whose last query got no usable answer: how often in a row, and not before when.
@@ -104,6 +107,10 @@ class Reverifier:
                     if answer.retry_after is not None:
                         wait = max(wait, answer.retry_after)
                     self._retry_at[cert_no] = backoff.next_start(started, time.monotonic(), wait)
+            if self.apply_deferred is not None:
+                # The fault: waiting events are applied now, whatever this query answered; the listings
+                # they changed then only get this attempt's record below.
+                self.apply_deferred(cert_no, answer.request_id)
             with self.store.transaction():
                 # One read for the whole group: this runs for every listing on sale, all the time.
                 current = self.store.listings_by_id([listing.listing_id for listing in listings])

@@ -300,6 +300,20 @@ class Store:
                   (record.listing_id, record.certificate_no, record.request_id, record.requested_at,
                    record.responded_at, record.outcome, record.decision, record.reason_code))
 
+    def record_count(self, listing_id: str) -> int:
+        row = self._one("SELECT COUNT(*) FROM verification_records WHERE listing_id = ?", (listing_id,))
+        return int(row[0]) if row else 0
+
+    def rewrite_last_record(self, record: Record) -> None:
+        """The rewrite-records fault: the listing's newest record overwritten in place (the append-only
+        guard is dropped first, as a platform with this bug would not have it)."""
+        self._run("DROP TRIGGER IF EXISTS records_no_update")
+        self._run("UPDATE verification_records SET certificate_no = ?, request_id = ?, requested_at = ?, "
+                  "responded_at = ?, outcome = ?, decision = ?, reason_code = ? WHERE record_id = "
+                  "(SELECT MAX(record_id) FROM verification_records WHERE listing_id = ?)",
+                  (record.certificate_no, record.request_id, record.requested_at, record.responded_at,
+                   record.outcome, record.decision, record.reason_code, record.listing_id))
+
     def records(self, listing_id: str) -> list[dict[str, Any]]:
         rows = self._all("SELECT record_id, listing_id, certificate_no, request_id, requested_at, responded_at, "
                          "outcome, decision, reason_code FROM verification_records WHERE listing_id = ? "

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from conformance.simulator import mutation
 from conformance.simulator.capture import RequestCapture
 from conformance.simulator.contract import Route
 from conformance.simulator.control_http import build_control_app
@@ -284,6 +285,9 @@ class RegulatorApp:
                 found = self.sim.registry.all(limit=1)
                 record = found[0] if found else None
             return self._plain_verification(body, record)
+        if kind == "mutated-answer":
+            real = self._plain_verification(body, self.sim.registry.get(str(body.get("certificateNo"))))
+            return Answer(200, mutation.apply(json.loads(real.body or b"{}"), params))
         raise AssertionError(f"fault kind {kind!r} has no answer")  # FaultBook validated the kind
 
     def _plain_verification(self, body: dict[str, Any], record: dict[str, Any] | None) -> Answer:

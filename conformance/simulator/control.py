@@ -24,6 +24,8 @@ Fault kinds (``params`` in brackets):
     wrong-certificate                     200, a valid answer about another certificateNo
     rate-limited [retryAfterSeconds]      429 RATE_LIMITED with Retry-After
     rate-limit [perSecond, burst]         a token bucket; over it, 429 with Retry-After
+    mutated-answer [op, path, value, fraction, text]
+                                          200, the real answer broken one stated way (mutation.py)
 Routes: ``verifications``, ``status-changes``, ``dispositions``, or ``*``.
 ``schedule``: ``{"downSeconds": 5, "upSeconds": 5}`` makes the fault flap (down first).
 """
@@ -34,7 +36,7 @@ from typing import Any, Protocol
 
 FAULT_KINDS = (
     "latency", "hang", "http-error", "reset", "malformed-json", "schema-invalid", "unknown-status",
-    "wrong-request-id", "wrong-certificate", "rate-limited", "rate-limit",
+    "wrong-request-id", "wrong-certificate", "rate-limited", "rate-limit", "mutated-answer",
 )
 ROUTES = ("verifications", "status-changes", "dispositions", "*")
 

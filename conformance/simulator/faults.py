@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from conformance import signing
+from conformance.simulator import mutation
 from conformance.simulator.control import FAULT_KINDS, ROUTES
 
 # Keys a fault may match on: body fields shared by the requests that carry a body, and the caller.
@@ -39,6 +40,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "wrong-certificate": {},
     "rate-limited": {"retryAfterSeconds": 1},
     "rate-limit": {"perSecond": 10.0, "burst": None},
+    "mutated-answer": mutation.PARAMS,
 }
 # Kinds that only make sense on some routes; the rest apply to all three. On route "*" a kind
 # applies to the routes listed here; naming an unlisted route explicitly is refused.
@@ -46,6 +48,7 @@ KIND_ROUTES: dict[str, frozenset[str]] = {
     "unknown-status": frozenset({"verifications", "status-changes"}),
     "wrong-request-id": frozenset({"verifications", "dispositions"}),
     "wrong-certificate": frozenset({"verifications"}),
+    "mutated-answer": frozenset({"verifications"}),
 }
 HTTP_ERROR_STATUSES = (500, 503)
 
@@ -253,6 +256,8 @@ class FaultBook:
             value = p["retryAfterSeconds"]
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError("params.retryAfterSeconds of 'rate-limited' must be an integer >= 0")
+        elif kind == "mutated-answer":
+            mutation.check(p)
         elif kind == "rate-limit":
             number("perSecond", strict=True)
             if p["burst"] is None:

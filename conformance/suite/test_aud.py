@@ -27,6 +27,7 @@ from conformance.suite._helpers import (
     unknown_certificate_no,
     verification_captures_for,
 )
+from conformance.suite.cause import after_next_query
 from conformance.testdata import DataFactory
 
 S = specs.load()
@@ -177,3 +178,93 @@ def test_records_are_append_only_across_a_takedown(platform: PlatformClient, dat
     expect(not problems, "verification records are append-only: a later takedown keeps the earlier records, "
            "unchanged, oldest first", expected={"firstRecords": before},
            observed={"problems": problems, "recordsAfterTakedown": after, "listing": listing_brief(obs.value)})
+
+
+# -- a listing's whole life: every query recorded, no record ever changed (issue 11 §5) ----------------
+def _listing_life(platform: PlatformClient, data: DataFactory, sim: Any, ccc: RunContext, *,
+                  cover: bool) -> tuple[str, str, list[tuple[str, list[dict[str, Any]]]], list[dict[str, Any]]]:
+    """Take one listing through every kind of query a platform makes — its first query failing and
+    retried, two periodic re-verifications, an edit that re-verifies, a takedown by status change —
+    and snapshot its records after each step. Returns (listingId, certificateNo, snapshots, the
+    simulator's captures of every query about the certificate). The listing is the only one on its
+    certificate, so every captured query is about it, whichever listing id a per-certificate
+    re-verification names. With ``cover``, each snapshot waits (briefly) for the records of every query
+    captured so far; without, a snapshot is what the platform shows at that moment."""
+    category = data.category()
+    cert = data.certificate(category)
+    fields = data.listing(cert, category)
+    merchant, number = fields["merchantId"], cert["certificateNo"]
+    deadline = listing_decision_deadline(ccc)
+    interval = float(ccc.timing["reverificationIntervalSeconds"]) + float(S.param("measurementToleranceSeconds"))
+    snapshots: list[tuple[str, list[dict[str, Any]]]] = []
+
+    def queries() -> list[dict[str, Any]]:
+        return sim.captures(route="verifications", match={"certificateNo": number})
+
+    def snapshot(step: str, lid: str) -> None:
+        wanted = {_request_id(c) for c in queries()} if cover else set()
+        snapshots.append((step, _records_covering(platform, lid, wanted, deadline) if cover
+                          else platform.records(lid)))
+
+    with scoped_simulator_fault(sim, "http-error", match={"merchantId": merchant}):
+        listing = data.remember_listing(platform.create_listing(fields))
+        with precondition("the platform's first query met the regulator's error"):
+            failed = await_simulator_captures(sim, "verifications", {"merchantId": merchant}, deadline,
+                                              enough=lambda caps: any(c.get("fault") for c in caps))
+            expect(failed.satisfied, "a failed query attempt", observed=[c.get("body") for c in failed.value])
+    lid = str(listing["listingId"])
+    with precondition("after the error the listing went on sale"):
+        on_sale = platform.wait_listing(lid, lambda x: x.get("state") == V.listingState.ON_SALE, 2 * deadline,
+                                        start=time.monotonic())
+        expect(on_sale.satisfied, "on sale", observed=listing_brief(on_sale.value))
+    snapshot("listing", lid)
+    for n in (1, 2):
+        with precondition(f"periodic re-verification {n} within the declared interval"):
+            expect(after_next_query(sim, {"certificateNo": number}, interval) is not None,
+                   "no query about the listing's certificate", observed=len(queries()))
+        snapshot(f"re-verification {n}", lid)
+    with precondition("an edit to another covered model re-verifies and keeps the listing on sale"):
+        seen = len(queries())
+        platform.edit_listing(lid, {"model": cert["models"][1]})
+        edited = wait_until(queries, lambda caps: len(caps) > seen, deadline)
+        expect(edited.satisfied, "no query after the edit", observed=len(edited.value))
+        platform.wait_decided(lid, deadline)
+    snapshot("edit", lid)
+    with precondition("the listing is taken down after its certificate is revoked"):
+        obs = take_down_by_status_change(platform, sim, ccc, lid, number, V.certificateStatus.REVOKED,
+                                         reason="conformance AUD lifecycle")
+        expect(obs.satisfied, "taken down", observed=listing_brief(obs.value))
+    snapshot("takedown", lid)
+    return lid, number, snapshots, queries()
+
+
+@pytest.mark.requirement("AUD-01")
+def test_every_query_of_a_listings_life_is_recorded(platform: PlatformClient, data: DataFactory, sim: Any,
+                                                    ccc: RunContext) -> None:
+    lid, number, snapshots, captures = _listing_life(platform, data, sim, ccc, cover=True)
+    records = snapshots[-1][1]
+    problems = _record_problems(records, captures, lid, number)
+    expect(not problems, "every query the regulator received about the listing — at listing, its retry, each "
+           "periodic re-verification, the edit — must have its own record",
+           expected={"requestIds": [_request_id(c) for c in captures]},
+           observed={"problems": problems, "records": records})
+
+
+@pytest.mark.requirement("AUD-03")
+def test_records_are_append_only_across_reverifications(platform: PlatformClient, data: DataFactory, sim: Any,
+                                                        ccc: RunContext) -> None:
+    lid, _, snapshots, _ = _listing_life(platform, data, sim, ccc, cover=False)
+    with precondition("the listing has verification records"):
+        expect(snapshots[0][1], "no record after the listing was decided", observed=snapshots[0])
+    problems = []
+    for i, (step, earlier) in enumerate(snapshots):
+        for later_step, later in snapshots[i + 1:]:
+            if later[:len(earlier)] != earlier:
+                changed = [r for r in earlier if r not in later]
+                problems.append(f"records seen after the {step} are not all unchanged and first after the "
+                                f"{later_step}: {changed[:3]}")
+                break
+    expect(not problems, "verification records are append-only: every record seen earlier in the listing's life "
+           "is still there, unchanged and in its place, after each later re-verification, edit and takedown",
+           expected={"firstSnapshot": snapshots[0][1]},
+           observed={"problems": problems, "snapshots": dict(snapshots), "listingId": lid})

@@ -21,6 +21,7 @@ from conformance.checks import expect, inconclusive, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient
 from conformance.simulator.capture import REDACTED as _SECRET_MARK  # how captures show a leaked secret
+from conformance.suite import edge_inputs
 from conformance.suite._helpers import (
     await_simulator_captures,
     common_definition_errors,
@@ -499,3 +500,64 @@ def _text(body: Any) -> Any:
     if isinstance(body, bytes):
         return body.decode("utf-8", "replace")[:2000]
     return body
+
+
+# -- MSG-05: valid input at the contract's edges (issue 11 §5) --------------------------------------
+@pytest.mark.requirement("MSG-05")
+@pytest.mark.parametrize("edge", ["max-length-cjk", "max-length-supplementary", "optional-absent", "optional-null"])
+def test_listing_at_the_contracts_edges_is_accepted_and_decided(edge: str, ccc: RunContext,
+                                                                 platform: PlatformClient,
+                                                                 data: DataFactory) -> None:
+    """A listing whose text fields are as long as the create schema allows (in CJK, or in four-byte
+    supplementary-plane characters), or whose optional fields are absent or null, is valid input: it
+    is accepted (201, a schema-valid listing), decided within listingDecisionSeconds, echoed unchanged,
+    and no read of it gets a 5xx. Its category is a real one of the ICS and its certificate number a
+    real one, so the values reach the platform's regulator query and its decision, not just its
+    validation."""
+    category = data.category()
+    limits = edge_inputs.text_fields()
+    if edge.startswith("max-length"):
+        script = edge.removeprefix("max-length-")
+
+        def fill(name: str, prefix: str = "") -> str:
+            return edge_inputs.filled(script, limits[name][0], prefix)
+        # The certificate names the same long brand, model and manufacturer, so every check compares them.
+        brand, model, manufacturer = fill("brand"), fill("model"), fill("manufacturer")
+        cert = data.certificate(category, brand=brand, models=[model, data.model()], manufacturer=manufacturer)
+        fields = {name: fill(name, prefix=data.merchant() if name == "merchantId" else "") for name in limits}
+        fields.update(categoryId=category["categoryId"], certificateNo=cert["certificateNo"], brand=brand,
+                      model=model, manufacturer=manufacturer)
+    else:
+        cert = data.certificate(category)
+        fields = data.listing(cert, category)
+        for name in edge_inputs.optional_fields():
+            if name != "certificateNo":   # kept, so the platform has a certificate to query about
+                fields.pop(name, None)
+                if edge == "optional-null":
+                    fields[name] = None
+    t0 = time.monotonic()
+    created = platform.request("POST", "/listings", json=fields)
+    body = created.json() if created.headers.get("content-type", "").startswith("application/json") else None
+    expect(created.status_code == 201 and isinstance(body, dict) and not S.errors("listing", body),
+           f"valid input at the contract's edges ({edge}) was not accepted with 201 and a schema-valid listing",
+           expected={"status": 201, "schema": "listing"},
+           observed={"status": created.status_code, "body": body if body is not None else created.text[:300],
+                     "schemaErrors": S.errors("listing", body)[:5] if isinstance(body, dict) else None})
+    assert isinstance(body, dict)
+    lid = str(body["listingId"])
+    data.remember_listing(body)
+    decided = platform.wait_decided(lid, listing_decision_deadline(ccc), start=t0)
+    expect(decided.satisfied,
+           f"the listing ({edge}) was not decided within {listing_decision_deadline(ccc):g} s",
+           expected={"stateOtherThan": V.listingState.PENDING_VERIFICATION},
+           observed=listing_brief(decided.value))
+    view = decided.value
+    garbled = {name: {"sent": value[:40] if isinstance(value, str) else value,
+                      "shown": str(view.get(name))[:40] if view.get(name) is not None else None}
+               for name, value in fields.items() if isinstance(value, str) and view.get(name) != value}
+    expect(not garbled, f"the listing ({edge}) does not show the text submitted, unchanged",
+           expected="every submitted text field echoed as sent", observed=garbled)
+    reads = {"public": platform.request("GET", f"/listings/{lid}/public").status_code,
+             "records": platform.request("GET", "/verification-records", params={"listingId": lid}).status_code}
+    expect(all(status < 500 for status in reads.values()),
+           f"reading the listing ({edge}) got a 5xx", expected="no 5xx", observed=reads)

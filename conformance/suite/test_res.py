@@ -21,6 +21,7 @@ from conformance import specs
 from conformance.checks import expect, inconclusive, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient, wait_until
+from conformance.suite import answer_mutations
 from conformance.suite._helpers import (
     create_listings_concurrently,
     create_listings_on_sale,
@@ -58,10 +59,11 @@ def _verification_attempts(sim: Any, merchant_id: str) -> list[dict[str, Any]]:
 
 def _new_listings_stay_provisional(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
                                    faults: dict[str, dict[str, Any]], *, recovery_extra: dict[str, float] | None,
-                                   measure: Any) -> None:
+                                   measure: Any, kinds: dict[str, str] | None = None) -> None:
     """RES-01/03/05: one merchant per fault kind; while each merchant's fault is on, its new catalogue
     listing with a valid certificate must never leave the provisional states; with ``recovery_extra``,
-    after the faults are removed each must go on sale within listingDecisionSeconds (+ extra) + tolerance."""
+    after the faults are removed each must go on sale within listingDecisionSeconds (+ extra) + tolerance.
+    ``faults`` is keyed by fault kind, or by case name when ``kinds`` maps each case to its fault kind."""
     decision = listing_decision_deadline(ccc)
     with precondition("valid certificates for new listings, one merchant per fault"):
         category = data.category()
@@ -70,7 +72,8 @@ def _new_listings_stay_provisional(ccc: RunContext, sim: Any, platform: Platform
 
     with ExitStack() as active:
         for kind, (merchant, _) in plan.items():
-            active.enter_context(scoped_simulator_fault(sim, kind, match={"merchantId": merchant},
+            active.enter_context(scoped_simulator_fault(sim, (kinds or {}).get(kind, kind),
+                                                        match={"merchantId": merchant},
                                                         params=faults[kind] or None))
         t0 = time.monotonic()
         with precondition("the platform accepts the new listings"):
@@ -125,9 +128,14 @@ def test_res01_outage_keeps_new_listings_off_sale_and_recovery_decides_them(ccc:
 @pytest.mark.requirement("RES-03")
 def test_res03_unusable_answers_are_unavailable_never_valid(ccc: RunContext, sim: Any, platform: PlatformClient,
                                                             data: DataFactory, measure: Any) -> None:
-    # Each answers HTTP 200 about a VALID certificate in some sense, so a careless platform would sell.
-    faults = {"malformed-json": {}, "schema-invalid": {}, "wrong-request-id": {}, "wrong-certificate": {}}
-    _new_listings_stay_provisional(ccc, sim, platform, data, faults, recovery_extra=None, measure=measure)
+    # Every way the answer schema (and the Clarifications) say an answer is unusable, derived from the
+    # schema (answer_mutations): each answers HTTP 200 about a VALID certificate in some sense, so a
+    # careless platform would sell.
+    cases = {case.name: case for case in answer_mutations.derive()}
+    measure("brokenAnswerCases", len(cases), "cases")
+    _new_listings_stay_provisional(ccc, sim, platform, data, {name: c.params for name, c in cases.items()},
+                                   recovery_extra=None, measure=measure,
+                                   kinds={name: c.kind for name, c in cases.items()})
 
 
 @pytest.mark.requirement("RES-02")

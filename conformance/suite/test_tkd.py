@@ -20,7 +20,7 @@ import pytest
 from conformance import specs
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
-from conformance.platform_client import PlatformClient
+from conformance.platform_client import PlatformClient, wait_until
 from conformance.suite._helpers import (
     ListingSighting,
     StatusChangeRoute,
@@ -37,11 +37,36 @@ from conformance.suite._helpers import (
     today_in_shanghai,
     watch_listings,
 )
+from conformance.suite.cause import EventChange, after_next_query, judge_event_cause
 from conformance.testdata import DataFactory
 
 S = specs.load()
 V = S.vocab
 TOLERANCE = float(S.param("measurementToleranceSeconds"))
+
+
+def _time_after_reverification(ccc: RunContext, sim: Any, certificate_no: str) -> None:
+    """Send the stimulus right after the platform's next query about the certificate (normally its
+    periodic re-verification), so that its following periodic query is as far away as its own period
+    allows and cannot be mistaken for the event's effect. Waits at most the declared interval."""
+    after_next_query(sim, {"certificateNo": certificate_no},
+                     float(ccc.timing["reverificationIntervalSeconds"]) + TOLERANCE)
+
+
+def _judge_cause(ccc: RunContext, sim: Any, measure: Any, *, route: StatusChangeRoute, wall0: float,
+                 seen: dict[str, ListingSighting], certificate_of: dict[str, str], events: list[dict[str, Any]],
+                 merchants: list[str]) -> None:
+    """The takedowns seen must be the events' doing, not a re-verification's (cause.judge_event_cause)."""
+    if not route.by_event:
+        return
+    event_ids: dict[str, set[str]] = {}
+    for e in events:
+        event_ids.setdefault(str(e["certificateNo"]), set()).add(str(e["eventId"]))
+    changes = [EventChange(lid, certificate_of[lid], wall0 + s.seen_after)
+               for lid, s in seen.items() if s.satisfied and s.seen_after is not None]
+    for name, count in judge_event_cause(ccc, sim, stimulus=wall0, changes=changes, event_ids=event_ids,
+                                         merchants=merchants).items():
+        measure(name, count, "listings")
 
 
 def _event_statuses() -> list[str]:
@@ -99,10 +124,14 @@ def _takedown_by_status_change(ccc: RunContext, sim: Any, platform: PlatformClie
                 reason_by_position.append(S.reason_for_status(status))
         listings = create_listings_on_sale(platform, data, ccc, field_sets)
     expected = {str(v["listingId"]): reason for v, reason in zip(listings, reason_by_position, strict=True)}
+    certificate_of = {lid: f["certificateNo"] for lid, f in
+                      zip((str(v["listingId"]) for v in listings), field_sets, strict=True)}
 
+    _time_after_reverification(ccc, sim, changes[0][0])
     with _event_path_only(sim, [number for number, _ in changes]):
-        t0 = time.monotonic()  # just before the cause: the latency is the platform's, not the harness's
-        sim.set_statuses(changes, push=route.push)
+        # Just before the cause: the latency is the platform's, not the harness's.
+        wall0, t0 = time.time(), time.monotonic()
+        events = sim.set_statuses(changes, push=route.push)
         seen = watch_listings(platform, list(expected), _taken_down_for(expected), route.allowance, start=t0)
 
     for s in seen.values():
@@ -115,6 +144,8 @@ def _takedown_by_status_change(ccc: RunContext, sim: Any, platform: PlatformClie
            expected={"state": V.listingState.TAKEN_DOWN, "reasonCodeByListing": expected,
                      "withinSeconds": route.allowance},
            observed=late)
+    _judge_cause(ccc, sim, measure, route=route, wall0=wall0, seen=seen, certificate_of=certificate_of,
+                 events=events, merchants=[first, second])
 
 
 # TKD-06 comes first in the module: it is the longest test, and pytest-xdist hands tests out in
@@ -171,7 +202,7 @@ def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: A
     isolated = [number for number, _ in changes] if route.by_event else []
     with _event_path_only(sim, isolated):
         wall0, t0 = time.time(), time.monotonic()
-        sim.set_statuses(changes, push=route.push)
+        events = sim.set_statuses(changes, push=route.push)
         measure("bulkStatusChangeCallSeconds", round(time.monotonic() - t0, 3), "s")
         # Many concurrent reads: one round over every listing must be short next to the deadline, or
         # the observation cannot tell a late takedown from a slow look.
@@ -203,6 +234,9 @@ def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: A
            f"with the matching reason within {route.allowance:g} s ({route.how})",
            expected={"state": V.listingState.TAKEN_DOWN, "listings": n_listings, "withinSeconds": route.allowance},
            observed={"late": len(late), "first": late[:10]})
+    _judge_cause(ccc, sim, measure, route=route, wall0=wall0, seen=seen,
+                 certificate_of={lid: f["certificateNo"] for lid, f in zip(ids, field_sets, strict=True)},
+                 events=events, merchants=merchants)
 
 
 @pytest.mark.requirement("TKD-01")
@@ -313,19 +347,29 @@ def test_tkd07_duplicate_and_out_of_order_events_end_in_newest_state(ccc: RunCon
     cert, listing = listing_on_sale(platform, data, ccc)
     lid, number = str(listing["listingId"]), cert["certificateNo"]
 
-    with precondition("three status changes recorded in the feed (suspended, lifted, revoked)"):
-        # Not pushed now: they arrive below by redelivery, newest first. The lifted (VALID) event has a
-        # lower sequence than the revocation, so delivered after it, it must not restore anything.
-        suspended = sim.set_status(number, V.certificateStatus.SUSPENDED, push=False)
-        lifted = sim.set_status(number, S.valid_status(), push=False)
-        revoked = sim.set_status(number, V.certificateStatus.REVOKED, push=False)
-        expect(suspended["sequence"] < lifted["sequence"] < revoked["sequence"], "feed sequences do not increase",
-               observed=[suspended["sequence"], lifted["sequence"], revoked["sequence"]])
-
     newest = {lid: V.reasonCode.CERT_REVOKED}
+    _time_after_reverification(ccc, sim, number)
     with _event_path_only(sim, [number]):
+        wall0 = time.time()  # the events below are the only cause the listing may change for
+        with precondition("an earlier event about the certificate, acknowledged, then three status changes "
+                          "recorded in the feed (suspended, lifted, revoked)"):
+            # The certificate has a history, as most have: an earlier event that left its status valid
+            # (its details were amended), pushed and acknowledged first. A platform that acts only on the
+            # first event it receives about a certificate must not pass: the newest state is a later one's.
+            amended = sim.set_status(number, S.valid_status(), reason="certificate details amended", push=True)
+            acked = wait_until(lambda: sim.pushes(event_id=amended["eventId"]),
+                               lambda attempts: any(a.get("accepted") for a in attempts), route.allowance)
+            expect(acked.satisfied, "the earlier event was not acknowledged (2xx)", observed=acked.value)
+            # Not pushed now: they arrive below by redelivery, newest first. The lifted (VALID) event has
+            # a lower sequence than the revocation, so delivered after it, it must not restore anything.
+            suspended = sim.set_status(number, V.certificateStatus.SUSPENDED, push=False)
+            lifted = sim.set_status(number, S.valid_status(), push=False)
+            revoked = sim.set_status(number, V.certificateStatus.REVOKED, push=False)
+            expect(amended["sequence"] < suspended["sequence"] < lifted["sequence"] < revoked["sequence"],
+                   "feed sequences do not increase",
+                   observed=[amended["sequence"], suspended["sequence"], lifted["sequence"], revoked["sequence"]])
         t0 = time.monotonic()
-        order = [revoked, lifted, suspended, revoked, lifted, suspended]
+        order = [revoked, lifted, suspended, revoked, lifted, suspended, amended]
         attempts = sim.redeliver([e["eventId"] for e in order])
         t_delivered = time.monotonic()
         seen = watch_listings(platform, [lid], _taken_down_for(newest), route.allowance, start=t0)[lid]
@@ -353,6 +397,8 @@ def test_tkd07_duplicate_and_out_of_order_events_end_in_newest_state(ccc: RunCon
            expected={"state": V.listingState.TAKEN_DOWN, "reasonCode": V.reasonCode.CERT_REVOKED,
                      "heldForSeconds": hold},
            observed=listing_brief(drift.value))
+    _judge_cause(ccc, sim, measure, route=route, wall0=wall0, seen={lid: seen}, certificate_of={lid: number},
+                 events=[amended, suspended, lifted, revoked], merchants=[str(listing["merchantId"])])
 
 
 # TKD-03 comes last: it depends on the platform's periodic re-verification keeping its interval,

@@ -29,6 +29,7 @@ from conformance.suite._helpers import (
     unknown_certificate_no,
     verification_captures_for,
 )
+from conformance.suite.cause import after_next_query, judge_edit_cause, query_epochs
 from conformance.testdata import DataFactory
 
 S = specs.load()
@@ -36,6 +37,7 @@ V = S.vocab
 ON_SALE = V.listingState.ON_SALE
 INTERCEPTED = V.listingState.INTERCEPTED
 R = V.reasonCode
+TOLERANCE = float(S.param("measurementToleranceSeconds"))
 
 
 def _company(data: DataFactory, role: str) -> str:
@@ -324,7 +326,7 @@ def _listing_on_sale(platform: PlatformClient, data: DataFactory, ccc: RunContex
 @pytest.mark.requirement("VER-11")
 @pytest.mark.parametrize("edited", ["certificate-number", "model", "category"])
 def test_edit_of_listing_on_sale_is_verified_again(edited: str, platform: PlatformClient, data: DataFactory,
-                                                   ccc: RunContext) -> None:
+                                                   ccc: RunContext, sim: Any) -> None:
     category = data.category()
     revoked = V.certificateStatus.REVOKED
     if edited == "certificate-number":
@@ -350,9 +352,18 @@ def test_edit_of_listing_on_sale_is_verified_again(edited: str, platform: Platfo
         control, control_obs = create_and_await_decision(platform, data, ccc, {**fields, **edit})
         expect(control.get("state") == INTERCEPTED and control.get("reasonCode") == reason,
                "the control listing was intercepted", observed=_observed(control, control_obs))
+    created_at = time.time()
     listing = _listing_on_sale(platform, data, ccc, fields)
     listing_id = str(listing["listingId"])
-    t0 = time.monotonic()
+    # The edit, not a periodic re-verification, must make the new query (cause.judge_edit_cause): the
+    # edit is made right after the platform re-verified the listing, when its next periodic query is
+    # furthest away. An out-of-catalogue listing is never re-verified, so there is nothing to time.
+    timed = edited != "category"
+    if timed:
+        after_next_query(sim, {"certificateNo": cert["certificateNo"]},
+                         float(ccc.timing["reverificationIntervalSeconds"]) + TOLERANCE)
+        before = [t for t in query_epochs(sim, {"certificateNo": cert["certificateNo"]}) if t >= created_at]
+    edited_at, t0 = time.time(), time.monotonic()
     answer = platform.edit_listing(listing_id, edit)
     obs = platform.wait_listing(listing_id, lambda x: x.get("state") in off_sale_states(),
                                 listing_decision_deadline(ccc), start=t0)
@@ -363,6 +374,11 @@ def test_edit_of_listing_on_sale_is_verified_again(edited: str, platform: Platfo
            expected={"state": list(off_sale_states()), "reasonCode": reason},
            observed={"edit": edit, "patchAnswer": listing_brief(answer), "listing": listing_brief(final),
                      "elapsedSeconds": round(obs.elapsed, 3)})
+    if timed:
+        number_after = str(edit.get("certificateNo") or cert["certificateNo"])
+        judge_edit_cause(listing_id=listing_id, created_at=created_at, queries_before=before, edited_at=edited_at,
+                         queries_after=query_epochs(sim, {"certificateNo": number_after}),
+                         decided_at=edited_at + obs.elapsed)
 
 
 # -- VER-12 ---------------------------------------------------------------------------------------

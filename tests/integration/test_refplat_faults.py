@@ -392,3 +392,94 @@ def test_crash_on_bad_input(pool: PlatformPool) -> None:
     for name, expected in (("base", 400), ("crash-on-bad-input", 500)):
         response = pool[name].http.post("/listings", content=b"{not json", headers={"Content-Type": "application/json"})
         assert response.status_code == expected, name
+
+
+# -- cause: events and edits, with re-verification left on (issue 11 §4) -----------------------------
+def _outage(pool: PlatformPool, number: str) -> str:
+    """Queries about the certificate answered 503, so only an event can change its listings."""
+    return pool.sim.add_fault("http-error", match={"certificateNo": number}, ttl_seconds=60)
+
+
+def test_drop_repeat_events(pool: PlatformPool) -> None:
+    for name, expected in (("base", "TAKEN_DOWN"), ("drop-repeat-events", "ON_SALE")):
+        platform = pool[name]
+        cert, listing = on_sale(platform, pool)
+        number = cert["certificateNo"]
+        fault = _outage(pool, number)
+        try:
+            first = pool.sim.set_status(number, "VALID", reason="details amended")   # the certificate's first event
+            event_id = first["eventId"]
+            wait_until(lambda e=event_id: any(p.get("accepted") for p in pool.sim.pushes(event_id=e)), TAKEDOWN)
+            pool.sim.set_status(number, "REVOKED")
+            if expected == "TAKEN_DOWN":
+                assert platform.wait_state(listing["listingId"], "TAKEN_DOWN", TAKEDOWN)["state"] == expected, name
+            else:
+                assert platform.stays(listing["listingId"], "ON_SALE", TAKEDOWN)["state"] == expected, name
+        finally:
+            pool.sim.remove_fault(fault)
+
+
+def test_events_at_reverification(pool: PlatformPool) -> None:
+    for name in ("base", "events-at-reverification"):
+        platform = pool[name]
+        cert, listing = on_sale(platform, pool)
+        lid, number = listing["listingId"], cert["certificateNo"]
+        fault = _outage(pool, number)
+        try:
+            event = pool.sim.set_status(number, "REVOKED")
+            assert platform.wait_state(lid, "TAKEN_DOWN", REVERIFY + TAKEDOWN)["state"] == "TAKEN_DOWN", name
+            wait_until(lambda lid=lid: bool(pool.sim.dispositions(listing_id=lid)), TAKEDOWN)
+            (report,) = pool.sim.dispositions(listing_id=lid)
+            if name == "base":
+                assert report.get("eventId") == event["eventId"], report
+            else:   # made by the re-verification that came round, and reported as such
+                assert "eventId" not in report and report.get("requestId"), report
+        finally:
+            pool.sim.remove_fault(fault)
+
+
+def test_edit_at_reverification(pool: PlatformPool) -> None:
+    for name in ("base", "edit-at-reverification"):
+        platform = pool[name]
+        _, listing = on_sale(platform, pool)
+        edited = platform.edit(listing["listingId"], model="BCD-999")
+        if name == "base":
+            after = platform.decided(listing["listingId"])
+        else:   # the edit changes nothing until the periodic re-verification comes round
+            assert edited["state"] == "ON_SALE", edited
+            after = platform.wait_state(listing["listingId"], "TAKEN_DOWN", REVERIFY + DECISION)
+        assert (after["state"], after["reasonCode"]) == ("TAKEN_DOWN", "MODEL_NOT_COVERED"), name
+
+
+# -- audit: every query recorded, records never rewritten (issue 11 §5) ------------------------------
+def _edited_twice(platform: Platform, pool: PlatformPool) -> tuple[str, list[list[dict[str, Any]]]]:
+    """A listing on sale edited to another covered model and back: three queries; records after each."""
+    cert = certificate(pool, models=["BCD-215", "BCD-216"])
+    lid = platform.decided(platform.create(**fridge(cert))["listingId"])["listingId"]
+    seen = [platform.records(lid)]
+    for model in ("BCD-216", "BCD-215"):
+        platform.edit(lid, model=model)
+        platform.decided(lid)
+        seen.append(platform.records(lid))
+    return lid, seen
+
+
+def test_audit_first_only(pool: PlatformPool) -> None:
+    for name, expected in (("base", [1, 2, 3]), ("audit-first-only", [1, 1, 1])):
+        _, seen = _edited_twice(pool[name], pool)
+        assert [len(s) for s in seen] == expected, name
+
+
+def test_rewrite_records(pool: PlatformPool) -> None:
+    _, base = _edited_twice(pool["base"], pool)
+    assert base[1] == base[2][:2]
+    _, faulty = _edited_twice(pool["rewrite-records"], pool)
+    assert len(faulty[2]) == 2 and faulty[1][1]["recordId"] == faulty[2][1]["recordId"]
+    assert faulty[1][1]["requestId"] != faulty[2][1]["requestId"]   # the second record was overwritten
+
+
+def test_narrow_text_columns(pool: PlatformPool) -> None:
+    for name, expected in (("base", 201), ("narrow-text-columns", 500)):
+        response = pool[name].http.post("/listings", json={"merchantId": "m-narrow", "categoryId": "books",
+                                                           "title": "长" * 300})
+        assert response.status_code == expected, name

@@ -127,6 +127,7 @@ EXPECTED: dict[str, Any] = {
     "wrong-certificate": {},
     "rate-limited": {"params": {"retryAfterSeconds": 2}},
     "rate-limit": {"params": {"perSecond": 0.5, "burst": 1}},
+    "mutated-answer": {"params": {"op": "remove", "path": "/certificate/status"}},
 }
 
 
@@ -180,6 +181,10 @@ def test_fault_kind_on_the_wire(server: SimulatorServer, client: SimulatorClient
         sent = captured[-1]["body"]
         if kind == "unknown-status":
             assert answer["certificate"]["status"] not in specs.codes("certificateStatus")
+        elif kind == "mutated-answer":
+            # The real answer (its requestId echoed) without the one member removed.
+            assert answer["requestId"] == sent["requestId"] and "status" not in answer["certificate"]
+            assert specs.errors("verification-answer", answer)
         else:
             assert specs.errors("verification-answer", answer) == []
         if kind == "wrong-request-id":
