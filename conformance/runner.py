@@ -35,7 +35,8 @@ from conformance import specs
 from conformance.context import RunContext, load_context
 from conformance.evidence import Redactor
 from conformance.report.build import new_run_id, read_results, split, write_report
-from conformance.report.manifest import write_manifest
+from conformance.report.options import OptionError, ReportOptions
+from conformance.report.render import baseline_note, prepare, seal
 from conformance.verdicts import codes
 
 USAGE_ERROR = 3
@@ -61,13 +62,14 @@ class Setup:
 def run_command(*, target: str | None = None, ics: str | None = None, pixit: str | None = None,
                 only: str | list[str] | None = None, area: str | list[str] | None = None,
                 fault: list[str] | None = None, out: str | None = None, workers: int | None = None,
-                console: Console | None = None) -> int:
+                console: Console | None = None, report_options: ReportOptions | None = None) -> int:
     """Entry point of ``ccc-conformance run``; returns the exit code."""
     console = console or Console(stderr=False)
     err = Console(stderr=True, soft_wrap=True)  # one line, however narrow the terminal
     try:
-        return _run(target, ics, pixit, split(only), split(area), list(fault or []), out, workers, console)
-    except RunError as exc:
+        return _run(target, ics, pixit, split(only), split(area), list(fault or []), out, workers, console,
+                    report_options)
+    except (RunError, OptionError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return USAGE_ERROR
     except (specs.SpecError, ics_mod.IcsError) as exc:
@@ -76,8 +78,10 @@ def run_command(*, target: str | None = None, ics: str | None = None, pixit: str
 
 
 def _run(target: str | None, ics: str | None, pixit: str | None, only: list[str], areas: list[str],
-         faults: list[str], out: str | None, workers: int | None, console: Console) -> int:
+         faults: list[str], out: str | None, workers: int | None, console: Console,
+         report_options: ReportOptions | None = None) -> int:
     s = specs.load()
+    prepared = prepare(report_options)  # a bad key or baseline fails now, not after the run
     unknown = [r for r in only if r not in s.requirements]
     if unknown:
         raise RunError(f"--only: unknown requirement id(s) {', '.join(unknown)} (see `ccc-conformance requirements`)")
@@ -146,9 +150,9 @@ def _run(target: str | None, ics: str | None, pixit: str | None, only: list[str]
 
     results = read_results(run_dir / "results.jsonl")
     report = write_report(run_dir, setup.ctx, results, started=started, only=only, areas=areas, run_id=run_id,
-                          embedded=embedded, faults=faults, warnings=warnings)
+                          embedded=embedded, faults=faults, warnings=warnings, report_options=prepared)
     _redact_outputs(run_dir, Redactor(setup.ctx.secrets()))
-    write_manifest(run_dir)
+    seal(run_dir, prepared)  # manifest, signature, --junit-xml copy: after everything else is written
     _print_summary(report, run_dir, console)
     return int(report["overall"]["exitCode"])
 
@@ -328,5 +332,5 @@ def _print_summary(report: dict[str, Any], run_dir: Path, console: Console) -> N
     for w in report["overall"]["warnings"]:
         console.print(f"  [yellow]warning:[/yellow] {w}", highlight=False)
     colour = {0: "green", 1: "red", 2: "yellow"}.get(report["overall"]["exitCode"], "white")
-    console.print(f"[bold {colour}]{report['overall']['verdict']}[/bold {colour}] — report: {run_dir / 'report.html'}",
-                  highlight=False)
+    console.print(f"[bold {colour}]{report['overall']['verdict']}[/bold {colour}]{baseline_note(report)} — report: "
+                  f"{run_dir / 'report.html'}", highlight=False)
