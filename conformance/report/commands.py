@@ -96,5 +96,6 @@ def _allure(run_dir: Path, echo: Echo) -> int:
         echo(f"allure failed (exit {proc.returncode}): {tail}")
         echo(ALLURE_HELP.format(results=results, out=out))
         return 3
-    echo(f"allure report: {out / 'index.html'}")
+    echo(f"allure report: {out / 'index.html'} — Allure loads its data with fetch, so serve it: "
+         f"`npx allure open {out}` (a loopback web server); `verify` will list {ALLURE_OUTPUT}/ as added")
     return 0

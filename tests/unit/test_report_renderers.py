@@ -134,3 +134,14 @@ def test_allure_results_get_evidence_verdict_and_working_links(tmp_path: Path) -
     assert all((results / a["source"]).is_file() for a in doc["attachments"])
     props = (results / "environment.properties").read_text(encoding="utf-8")
     assert "target=http://127.0.0.1:9/ccc-test/v1" in props and "profile=" in props
+
+
+def test_allure_without_node_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.report import commands
+
+    run = make_run_dir(tmp_path / "run", make_report({"TKD-01": C.PASS}))
+    (run / "allure-results").mkdir()
+    monkeypatch.setattr(commands.shutil, "which", lambda name: None)
+    assert commands.rerender(run, "zh", tmp_path / "r.html", True, print) == 3
+    assert "npx --yes allure generate" in capsys.readouterr().out
