@@ -62,7 +62,7 @@ def latency_vs_deadline(series: list[dict[str, Any]], title: str, seconds: str, 
     ``series`` items: ``{"label": str, "values": [float], "limit": float | None, "failed": bool}``.
     """
     with plt.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(7, 0.32 * len(series) + 1.0))
+        fig, ax = plt.subplots(figsize=(6, 0.26 * len(series) + 1.0))
         for y, s in enumerate(series):
             colour = VERDICT_COLOURS[-1] if s["failed"] else VERDICT_COLOURS[1]
             ax.scatter(s["values"], [y] * len(s["values"]), s=14, color=colour, alpha=0.75, zorder=3)

@@ -134,8 +134,9 @@ def _latency_series(report: dict[str, Any]) -> list[dict[str, Any]]:
                 g = groups.setdefault(m["name"], {"values": [], "limit": m["limit"]})
                 g["values"].append(float(m["value"]))
         for name, g in groups.items():
-            short = t["nodeid"].split("::")[-1].removeprefix("test_")[:38]
-            out.append({"label": f"{','.join(t['requirements'])} {short} · {name}", "values": g["values"],
+            short = t["nodeid"].split("::")[-1].removeprefix("test_")[:24]
+            label = f"{','.join(t['requirements'])} {short} · {name}"
+            out.append({"label": label if len(label) <= 64 else label[:63] + "…", "values": g["values"],
                         "limit": float(g["limit"]), "failed": t["verdict"] == codes().FAIL})
     return out
 
