@@ -78,24 +78,40 @@ def latency_vs_deadline(series: list[dict[str, Any]], title: str, seconds: str, 
         return _svg(fig, title)
 
 
-def load_series(points: list[dict[str, Any]], title: str) -> str:
-    """A time series: every numeric field of the points against their time (``t`` or ``time`` seconds)."""
-    xs = [float(p.get("t", p.get("time", i))) for i, p in enumerate(points)]
-    names = sorted({k for p in points for k, v in p.items() if k not in ("t", "time") and isinstance(v, int | float)})
+def load_series(points: list[dict[str, Any]], title: str, rate_label: str = "requests/s",
+                latency_label: str = "ms") -> str:
+    """The load phase per second: rates (target, sent, ok, errors) above, latencies (fields ending
+    in ``Ms``: p50, p99) below. x is ``second`` (or ``t``/``time``); any other numeric field is a rate."""
+    xs = [float(p.get("second", p.get("t", p.get("time", i)))) for i, p in enumerate(points)]
+    skip = {"second", "t", "time"}
+    names = sorted({k for p in points for k, v in p.items() if k not in skip and isinstance(v, int | float)
+                    and not isinstance(v, bool)})
+    latency = [n for n in names if n.endswith("Ms")]
+    rates = [n for n in names if n not in latency]
+    panels = [(rates, rate_label), (latency, latency_label)]
+    panels = [(fields, label) for fields, label in panels if fields]
     with plt.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(7, 2.6))
-        for name in names:
-            ax.plot(xs, [p.get(name) for p in points], label=name, linewidth=1.2)
-        ax.set_xlabel("s")
-        ax.legend(frameon=False, ncol=min(4, max(1, len(names))))
-        ax.grid(color="#e4e4e4")
+        fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.2 * len(panels) + 0.4), sharex=True, squeeze=False)
+        for ax, (fields, label) in zip(axes[:, 0], panels, strict=True):
+            for name in fields:
+                ax.plot(xs, [p.get(name) if p.get(name) is not None else float("nan") for p in points],
+                        label=name, linewidth=1.2, linestyle="--" if name.startswith("target") else "-")
+            ax.set_ylabel(label)
+            ax.legend(frameon=False, ncol=min(4, len(fields)), fontsize=8, loc="best")
+            ax.grid(color="#e4e4e4")
+        axes[-1, 0].set_xlabel("s")
         return _svg(fig, title)
 
 
-def histogram(values: list[float], title: str, unit: str, limit: float | None = None) -> str:
+def histogram(groups: dict[str, list[float]], title: str, unit: str, limit: float | None = None) -> str:
+    """Overlaid histograms, one per named group of values (e.g. per-second p50 and p99)."""
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(7, 2.4))
-        ax.hist(values, bins=min(40, max(5, len(values) // 5)), color=VERDICT_COLOURS[1])
+        n = max((len(v) for v in groups.values()), default=0)
+        for name, values in groups.items():
+            ax.hist(values, bins=min(40, max(5, n // 5)), alpha=0.6, label=name)
+        if len(groups) > 1:
+            ax.legend(frameon=False)
         if limit is not None:
             ax.axvline(limit, color="#c0182e", linewidth=2)
         ax.set_xlabel(unit)

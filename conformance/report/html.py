@@ -166,10 +166,16 @@ def _charts(report: dict[str, Any], lang: str) -> list[dict[str, Any]]:
         # A series of an unexpected shape stays in report.json, undrawn, rather than break the page.
         with contextlib.suppress(TypeError, ValueError):
             out.append({"key": "chartLoadSeries", "svg": charts.load_series(points, lab["chartLoadSeries"][lang])})
-    latencies = [float(v) for v in (load.get("latencies") or load.get("latenciesMs") or []) if _number(v)]
-    if latencies:
-        unit = "ms" if "latenciesMs" in load else "s"
-        out.append({"key": "chartLoadHistogram", "svg": charts.histogram(latencies, lab["chartLoadHistogram"][lang], unit)})
+    # The load phase keeps merged histograms per second, not every request: what can be drawn is how
+    # its per-second percentiles spread (and a raw latency list, should a load run ever record one).
+    names = sorted({k for p in points for k in p if k.endswith("Ms")})  # latency fields, by their unit
+    groups = {name: [float(p[name]) for p in points if _number(p.get(name))] for name in names}
+    groups = {k: v for k, v in groups.items() if v}
+    raw = [float(v) for v in (load.get("latenciesMs") or []) if _number(v)]
+    if raw:
+        groups = {"latencyMs": raw}
+    if groups:
+        out.append({"key": "chartLoadHistogram", "svg": charts.histogram(groups, lab["chartLoadHistogram"][lang], "ms")})
     return out
 
 

@@ -145,3 +145,14 @@ def test_allure_without_node_says_how_to_get_it(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(commands.shutil, "which", lambda name: None)
     assert commands.rerender(run, "zh", tmp_path / "r.html", True, print) == 3
     assert "npx --yes allure generate" in capsys.readouterr().out
+
+
+def test_load_series_is_drawn_when_present(tmp_path: Path) -> None:
+    report = make_report({"TKD-01": C.PASS})
+    report["load"] = {"series": [{"second": i, "targetRate": 100.0, "sent": 98 + i % 3, "ok": 98, "errors": i % 2,
+                                  "p50Ms": 12.0 + i % 5, "p99Ms": 40.0 + i} for i in range(30)]}
+    html = render_html(report, tmp_path, lang="en")
+    assert html.count("<svg") == 6  # verdicts, load series, histogram; each in both languages
+    assert "Load time series" in html and "Load latency histogram" in html
+    report["load"] = {"series": [{"second": "x", "p99Ms": "slow"}]}  # an unexpected shape: not drawn, no error
+    assert render_html(report, tmp_path, lang="en").count("<svg") == 2
