@@ -60,8 +60,9 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except FileNotFoundError:
         raise SigningKeyError(f"{path}: signing key not found (make one with `ccc-conformance keygen --out DIR`)") from None
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise SigningKeyError(f"{path}: not an unencrypted PEM private key ({exc})") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise SigningKeyError(f"{path}: not an unencrypted PEM private key "
+                              "(make one with `ccc-conformance keygen --out DIR`)") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SigningKeyError(f"{path}: not an Ed25519 key (make one with `ccc-conformance keygen --out DIR`)")
     return key
@@ -78,8 +79,8 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
         # A private key given where the public one was expected still identifies the signer.
         try:
             key = serialization.load_pem_private_key(data, password=None).public_key()
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            raise SigningKeyError(f"{path}: not a PEM public key ({exc})") from None
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise SigningKeyError(f"{path}: not a PEM public key (the signer's .pub.pem from `keygen`)") from None
     if not isinstance(key, Ed25519PublicKey):
         raise SigningKeyError(f"{path}: not an Ed25519 public key")
     return key
