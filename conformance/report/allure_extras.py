@@ -48,9 +48,20 @@ def _properties(report: dict[str, Any]) -> str:
 
 
 def _categories() -> list[dict[str, Any]]:
-    s = specs.load()
-    return [{"name": f"{c.code} · {c.zh} · {c.en}", "messageRegex": f"^{c.code}:.*", "description": c.definition}
-            for c in s.code_lists()["verdict"]]
+    from conformance.verdicts import codes
+
+    c = codes()
+    # Allure only files results of these statuses under a category; our prefix then picks the verdict.
+    statuses = {c.PASS: ["passed"], c.FAIL: ["failed", "broken"], c.ERROR: ["broken", "failed"],
+                c.INCONCLUSIVE: ["skipped"], c.NOT_APPLICABLE: ["skipped"]}
+    out = []
+    for v in specs.load().code_lists()["verdict"]:
+        category: dict[str, Any] = {"name": f"{v.code} · {v.zh} · {v.en}", "matchedStatuses": statuses.get(v.code, []),
+                                    "description": v.definition}
+        if v.code != c.PASS:  # a passed result has no message to carry the prefix
+            category["messageRegex"] = f"^{v.code}:.*"
+        out.append(category)
+    return out
 
 
 def _attach(results: Path, source: Path, name: str, mime: str) -> dict[str, str]:
