@@ -30,6 +30,10 @@ EXCHANGES_PASSED = 6
 EXCHANGES_NOT_PASSED = 30
 EXCHANGES_HEAD = 4
 BODY_CHARS = 2_500
+# Across the whole page: a platform failing everything must not make a page too big to open. Tests
+# that did not pass get their share first; past the budget a test shows only its last exchanges.
+EXCHANGE_BUDGET = 1_500
+EXCHANGES_OVER_BUDGET = 2
 SIMULATOR_RECORDS = 12
 
 
@@ -100,9 +104,11 @@ def _select(items: list[Any], limit: int) -> list[Any]:
     return items[:EXCHANGES_HEAD] + items[len(items) - (limit - EXCHANGES_HEAD):]
 
 
-def _evidence_view(run_dir: Path, test: dict[str, Any]) -> dict[str, Any]:
+def _evidence_view(run_dir: Path, test: dict[str, Any], budget: list[int]) -> dict[str, Any]:
+    """``budget``: exchanges the page may still inline (one-item list, spent here)."""
     passed = test["verdict"] in (codes().PASS, codes().NOT_APPLICABLE)
     limit = EXCHANGES_PASSED if passed else EXCHANGES_NOT_PASSED
+    limit = limit if budget[0] >= limit else max(EXCHANGES_OVER_BUDGET, budget[0])
     files, exchanges, simulator, total = [], [], [], 0
     for rel in test.get("evidence") or []:
         path = run_dir / rel
@@ -113,7 +119,9 @@ def _evidence_view(run_dir: Path, test: dict[str, Any]) -> dict[str, Any]:
             continue
         xs = [x for x in doc.get("exchanges") or [] if isinstance(x, dict)]
         total += len(xs)
-        exchanges += [_exchange_view(x) for x in _select(xs, limit)]
+        chosen = _select(xs, limit)
+        budget[0] -= len(chosen)
+        exchanges += [_exchange_view(x) for x in chosen]
         sim = doc.get("simulator") or {}
         if isinstance(sim, dict):
             if sim.get("error"):
@@ -187,6 +195,11 @@ def render_html(report: dict[str, Any], run_dir: Path | None = None, *, lang: st
     names = {code.code: code for code in s.code_lists()["verdict"] + s.code_lists()["overallVerdict"]
              + s.code_lists()["requirementLevel"]}
     tests = {t["nodeid"]: t for t in report["tests"]}
+    budget = [EXCHANGE_BUDGET]
+    empty = {"files": [], "exchanges": [], "total": 0, "simulator": []}
+    passed = (c.PASS, c.NOT_APPLICABLE)
+    evidence = {t["nodeid"]: _evidence_view(run_dir, t, budget) if run_dir else empty
+                for t in sorted(report["tests"], key=lambda t: (t["verdict"] in passed, t["nodeid"]))}
     by_area: dict[str, list[dict[str, Any]]] = {}
     for r in report["requirements"]:
         req = s.requirements.get(r["id"])
@@ -200,8 +213,7 @@ def render_html(report: dict[str, Any], run_dir: Path | None = None, *, lang: st
             view["testViews"].append({**t, "lines": measurement_lines(t.get("measurements") or []),
                                       "expectedText": _pretty(t.get("expected")) if t.get("expected") is not None else "",
                                       "observedText": _pretty(t.get("observed")) if t.get("observed") is not None else "",
-                                      "ev": _evidence_view(run_dir, t) if run_dir else
-                                      {"files": [], "exchanges": [], "total": 0, "simulator": []}})
+                                      "ev": evidence[nodeid]})
         by_area.setdefault(r["area"], []).append(view)
     order = [a["code"] for a in s.areas]
     by_area = {a: by_area[a] for a in sorted(by_area, key=lambda a: order.index(a) if a in order else len(order))}

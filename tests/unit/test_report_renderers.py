@@ -157,3 +157,22 @@ def test_load_series_is_drawn_when_present(tmp_path: Path) -> None:
     assert "Load time series" in html and "Load latency histogram" in html
     report["load"] = {"series": [{"second": "x", "p99Ms": "slow"}]}  # an unexpected shape: not drawn, no error
     assert render_html(report, tmp_path, lang="en").count("<svg") == 2
+
+
+def test_page_inlines_a_bounded_number_of_exchanges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.report import html as html_mod
+
+    monkeypatch.setattr(html_mod, "EXCHANGE_BUDGET", 3)
+    monkeypatch.setattr(html_mod, "EXCHANGES_OVER_BUDGET", 1)
+    monkeypatch.setattr(html_mod, "EXCHANGES_HEAD", 0)
+    report = make_report({"TKD-03": C.PASS, "TKD-01": C.FAIL, "TKD-02": C.FAIL}, exchanges=True)
+    run = make_run_dir(tmp_path / "run", report)
+    page = render_html(report, run, lang="en")
+    # 2 exchanges per test on disk (6 in all): the FAILs come first and spend the budget (2 + 1),
+    # the PASS gets the 1 shown past it.
+    assert page.count('<details class="x">') == 4
+
+    def shown(rid: str) -> int:  # exchanges inside one requirement's drill-down
+        return page.split(f'id="{rid}"', 1)[1].split('<details class="req"', 1)[0].count('<details class="x">')
+
+    assert (shown("TKD-01"), shown("TKD-02"), shown("TKD-03")) == (2, 1, 1)
