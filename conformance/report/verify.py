@@ -56,6 +56,8 @@ def read_manifest(folder: Path) -> dict[str, str]:
         digest, sep, name = line.partition("  ")
         if not sep or len(digest) != 64:
             raise BundleError(f"{path}:{n}: not a `sha256sum` line")
+        if name.startswith("/") or ".." in Path(name).parts:
+            raise BundleError(f"{path}:{n}: {name!r} is not inside the report folder")
         entries[name] = digest
     return entries
 

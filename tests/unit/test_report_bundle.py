@@ -99,3 +99,12 @@ def test_keygen_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert _run("keygen", "--out", str(tmp_path / "k")) == 0
     assert "SHA256:" in capsys.readouterr().out
     assert _run("keygen", "--out", str(tmp_path / "k")) == 3
+
+
+def test_manifest_naming_files_outside_the_folder_is_refused(bundle: Path) -> None:
+    from conformance.report.verify import BundleError
+
+    manifest = bundle / "MANIFEST.sha256"
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "0" * 64 + "  ../../etc/passwd\n", encoding="utf-8")
+    with pytest.raises(BundleError, match="not inside the report folder"):
+        verify_bundle(bundle)
