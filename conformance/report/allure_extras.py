@@ -8,6 +8,9 @@
   so the bundle does not grow);
 - requirement links that resolve: ``../report.html#<id>`` from a report built into
   ``<run>/allure-report/`` (``ccc-conformance report RUN_DIR --allure``), instead of a repository path.
+
+File formats as Allure Report's documentation describes them ("Test categories", "Environment
+information", and the allure-results result-file format written by allure-python-commons).
 """
 
 from __future__ import annotations

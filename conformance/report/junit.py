@@ -9,6 +9,9 @@ agree with the exit code:
   (a SHOULD never fails a run);
 - INCONCLUSIVE and NOT_APPLICABLE → ``<skipped>`` whose ``type`` is the verdict code, so the two
   stay distinct; a failure accepted by a baseline → ``<skipped type="baseline">``.
+
+The element and attribute names follow the de-facto JUnit XML format as Ant's junit report task
+and pytest's junitxml write it (testsuites/testsuite/testcase, properties, failure/error/skipped).
 """
 
 from __future__ import annotations
