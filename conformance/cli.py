@@ -300,14 +300,23 @@ def run(
     workers: Annotated[int | None, typer.Option("--workers", min=1, metavar="N",
                                                 help="Parallel test workers.")] = None,
     skip_load: Annotated[bool, typer.Option("--skip-load", help="No load phase (AVL unjudged: a partial run).")] = False,
+    sign_key: Annotated[Path | None, typer.Option("--sign-key", metavar="FILE",
+                                                  help="Ed25519 private key (keygen): write MANIFEST.sig.")] = None,
+    baseline: Annotated[Path | None, typer.Option("--baseline", metavar="FILE",
+                                                  help="Known failures (YAML) accepted until their expiry.")] = None,
+    junit_xml: Annotated[Path | None, typer.Option("--junit-xml", metavar="PATH",
+                                                   help="Also write junit.xml here (a fixed path for CI).")] = None,
 ) -> None:
     """Run the conformance suite; exit 0 CONFORMANT, 1 NON_CONFORMANT, 2 INCOMPLETE, 3 usage error."""
     run_mod = _optional_module("conformance.run", "the runner")
     only_ids = [i.upper() for i in _split([only] if only else None)]
     areas = [a.upper() for a in _split(area)]
+    from conformance.report.options import ReportOptions
+
+    options = ReportOptions(sign_key=sign_key, baseline=baseline, junit_xml=junit_xml)
     raise SystemExit(run_mod.run_command(target=target, ics=ics, pixit=pixit, only=only_ids or None,
                                          area=areas or None, fault=_split(fault), out=out, workers=workers,
-                                         skip_load=skip_load))
+                                         skip_load=skip_load, report_options=options))
 
 
 # -- load (issue 9: logic in conformance/load/command.py) ---------------------------------------
@@ -369,6 +378,70 @@ def fuzz(
     except fuzzing.FuzzError as exc:
         raise CliError(str(exc)) from None
     raise SystemExit(rc)
+
+
+# -- report bundle: keygen · verify · diff · report (conformance/report/commands.py) ---------------
+class DiffFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+def _report_command(fn: Any, *args: Any) -> NoReturn:
+    from conformance.report.options import OptionError
+
+    try:
+        rc = fn(*args, typer.echo)
+    except OptionError as exc:
+        raise CliError(str(exc)) from None
+    raise typer.Exit(rc)
+
+
+@app.command("keygen")
+def keygen(out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for the two PEM files.")]) -> None:
+    """Make an Ed25519 key pair for signing report bundles (run --sign-key)."""
+    from conformance.report import commands
+
+    _report_command(commands.keygen, out)
+
+
+@app.command("verify")
+def verify(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A report folder.")],
+    public_key: Annotated[Path | None, typer.Option("--public-key", metavar="FILE",
+                                                    help="The signer's public key (PEM).")] = None,
+) -> None:
+    """Check a report folder offline: every file against MANIFEST.sha256, and MANIFEST.sig. Exit 0 or 1."""
+    from conformance.report import commands
+
+    _report_command(commands.verify, run_dir, public_key)
+
+
+@app.command("diff")
+def diff(
+    run_a: Annotated[Path, typer.Argument(metavar="RUN_A", help="The earlier (accepted) run folder.")],
+    run_b: Annotated[Path, typer.Argument(metavar="RUN_B", help="The later run folder.")],
+    fmt: Annotated[DiffFormat, typer.Option("--format", help="table, json or markdown.")] = DiffFormat.table,
+    all_rows: Annotated[bool, typer.Option("--all", help="List unchanged requirements too.")] = False,
+) -> None:
+    """Requirement verdict changes between two runs, regressions first; exit 1 on a regression."""
+    from conformance.report import commands
+
+    _report_command(commands.diff, run_a, run_b, fmt.value, all_rows)
+
+
+@app.command("report")
+def report(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A report folder.")],
+    lang: Annotated[str, typer.Option("--lang", metavar="zh|en", help="Language the page opens in.")] = "zh",
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE",
+                                             help="Write here instead of RUN_DIR/report.html.")] = None,
+    allure: Annotated[bool, typer.Option("--allure", help="Also build Allure's HTML report (needs Node).")] = False,
+) -> None:
+    """Rebuild report.html from report.json and evidence/ without re-testing."""
+    from conformance.report import commands
+
+    _report_command(commands.rerender, run_dir, lang, out, allure)
 
 
 # -- entry point --------------------------------------------------------------------------------

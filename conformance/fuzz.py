@@ -36,8 +36,8 @@ from conformance import specs
 from conformance.evidence import Redactor
 from conformance.exitcodes import UsageError
 from conformance.run import counterparts
-from conformance.run.rundir import RunDir
 from conformance.run.selection import resolve_faults
+from conformance.rundir import RunDir
 from conformance.verdicts import TestResult, codes
 
 # What conformance.schemathesis reads (not imported: importing it registers its hooks in this process;

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.run.rundir import RunDir
 from conformance.run.selection import split
+from conformance.rundir import RunDir
 
 
 def addoption(parser: pytest.Parser) -> None:

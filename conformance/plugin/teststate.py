@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from conformance.evidence import ExchangeLog, write_evidence
-from conformance.run.rundir import RunDir
+from conformance.rundir import RunDir
 from conformance.testdata import DataFactory
 
 

@@ -80,10 +80,11 @@ def write_report(folder: Path, ctx: RunContext, results: list[TestResult], *, st
                  only: list[str] | None = None, areas: list[str] | None = None,
                  run_id: str | None = None, embedded: bool = False, faults: list[str] | None = None,
                  warnings: list[str] | None = None, load_ids: list[str] | None = None,
-                 load: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write report.json and report.html into ``folder``; return the report. A report that breaks
-    its own schema is a harness bug: say so loudly rather than hand a regulator a bad file."""
-    from conformance.report.html import render_html
+                 load: dict[str, Any] | None = None, report_options: Any = None) -> dict[str, Any]:
+    """Write report.json and every rendering of it (conformance.report.render) into ``folder``; return
+    the report. A report that breaks its own schema is a harness bug: say so loudly rather than hand a
+    regulator a bad file. ``report_options``: a ReportOptions or the Prepared form of one."""
+    from conformance.report.render import render_all
 
     report = build_report(ctx, results, run_id=run_id or folder.name, started=started, only=list(only or []),
                           areas=list(areas or []), embedded=embedded, faults=faults, warnings=warnings,
@@ -93,5 +94,4 @@ def write_report(folder: Path, ctx: RunContext, results: list[TestResult], *, st
         raise RuntimeError(f"report.json does not validate against report.schema.json: {errors[:3]}")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
-    (folder / "report.html").write_text(render_html(report), encoding="utf-8")
-    return report
+    return render_all(folder, report, report_options)

@@ -6,11 +6,13 @@ import hashlib
 from pathlib import Path
 
 MANIFEST = "MANIFEST.sha256"
+SIGNATURE = "MANIFEST.sig"  # detached signature over MANIFEST (bundle_signature.py); never listed in it
 
 
 def write_manifest(folder: Path) -> Path:
     lines = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()
+                         and p.relative_to(folder).as_posix() not in (MANIFEST, SIGNATURE)):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         lines.append(f"{digest}  {path.relative_to(folder).as_posix()}")
     out = folder / MANIFEST

@@ -23,12 +23,14 @@ from conformance import exitcodes, specs
 from conformance import ics as ics_mod
 from conformance.exitcodes import UsageError
 from conformance.load.in_run import load_step
+from conformance.report.options import ReportOptions
+from conformance.report.render import Prepared, prepare
 from conformance.run import counterparts
 from conformance.run.conclude import conclude, export_captures
 from conformance.run.functional import run_functional
-from conformance.run.rundir import RunDir, new_run_id
 from conformance.run.selection import Selection, resolve, resolve_faults
 from conformance.run.summary import print_summary
+from conformance.rundir import RunDir, new_run_id
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,16 @@ class RunPlan:
     workers: int | None = None
     load_options: Any = None
     """``conformance.load.plan.LoadOptions``; None: the profile's defaults (quick for the embedded default)."""
+    report: Prepared | None = None
+    """The report options with their key and baseline loaded (a bad one fails before anything starts)."""
 
 
 def plan(*, target: str | None = None, ics: str | Path | None = None, pixit: str | Path | None = None,
          only: Any = None, area: Any = None, fault: Any = None, out: str | Path | None = None,
-         workers: int | None = None, skip_load: bool = False, load_options: Any = None) -> RunPlan:
+         workers: int | None = None, skip_load: bool = False, load_options: Any = None,
+         report_options: ReportOptions | None = None) -> RunPlan:
     selection = resolve(only, area, skip_load=skip_load)
+    report = prepare(report_options)
     embedded = target is None and ics is None
     faults = resolve_faults(fault, embedded=embedded)
     if not embedded and not ics:
@@ -62,7 +68,7 @@ def plan(*, target: str | None = None, ics: str | Path | None = None, pixit: str
             raise UsageError(f"{flag} {path}: no such file")
     return RunPlan(selection=selection, embedded=embedded, faults=faults, target=target,
                    ics=Path(ics) if ics else None, pixit=Path(pixit) if pixit else None,
-                   out=Path(out or "reports"), workers=workers, load_options=load_options)
+                   out=Path(out or "reports"), workers=workers, load_options=load_options, report=report)
 
 
 def run_command(*, console: Console | None = None, **options: Any) -> int:
@@ -127,6 +133,6 @@ def execute(p: RunPlan, console: Console) -> int:
 
     # -- judge and render ----------------------------------------------------------------------------
     report = conclude(rundir, platform.ctx, p.selection, started=started, embedded=p.embedded, faults=p.faults,
-                      warnings=warnings, load=load)
+                      warnings=warnings, load=load, report_options=p.report)
     print_summary(report, rundir, console)
     return int(report["overall"]["exitCode"])

@@ -10,9 +10,9 @@ from conformance.context import RunContext
 from conformance.evidence import Redactor
 from conformance.load.in_run import LoadStep
 from conformance.report.build import write_report
-from conformance.report.manifest import write_manifest
-from conformance.run.rundir import RunDir
+from conformance.report.render import Prepared, seal
 from conformance.run.selection import Selection
+from conformance.rundir import RunDir
 
 
 def export_captures(simulator: Any, rundir: RunDir) -> str | None:
@@ -27,15 +27,16 @@ def export_captures(simulator: Any, rundir: RunDir) -> str | None:
 
 def conclude(rundir: RunDir, ctx: RunContext, selection: Selection, *, started: datetime, embedded: bool = False,
              faults: list[str] | None = None, warnings: list[str] | None = None,
-             load: LoadStep | None = None) -> dict[str, Any]:
+             load: LoadStep | None = None, report_options: Prepared | None = None) -> dict[str, Any]:
     """Judge what the run left in its folder (and what the load phase returned) and write every output;
     return report.json's content."""
     results = rundir.read_results() + (load.results if load else [])
     report = write_report(rundir.root, ctx, results, started=started, only=selection.only, areas=selection.areas,
                           run_id=rundir.root.name, embedded=embedded, faults=faults, warnings=warnings,
-                          load_ids=load.judged if load else None, load=load.report if load else None)
+                          load_ids=load.judged if load else None, load=load.report if load else None,
+                          report_options=report_options)
     redact_outputs(rundir, Redactor(ctx.secrets()))
-    write_manifest(rundir.root)
+    seal(rundir.root, report_options)  # manifest, signature, --junit-xml copy: after everything else is written
     return report
 
 

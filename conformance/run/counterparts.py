@@ -28,7 +28,7 @@ from conformance import ics as ics_mod
 from conformance import specs
 from conformance.context import RunContext, load_context
 from conformance.exitcodes import UsageError
-from conformance.run.rundir import RunDir
+from conformance.rundir import RunDir
 
 PLATFORM_START_SECONDS = 20.0
 

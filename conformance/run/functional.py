@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from conformance.run.counterparts import Platform
-from conformance.run.rundir import RunDir
 from conformance.run.selection import Selection
+from conformance.rundir import RunDir
 
 SUITE_TIMEOUT_SECONDS = 3600.0  # a bound, so a hung platform cannot hold a CI job forever
 
@@ -31,8 +31,7 @@ def pytest_command(rundir: RunDir, platform: Platform, sim_url: str, selection: 
     cmd = [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-c", str(rundir.pytest_ini),
            "--rootdir", str(rootdir), "-p", "no:cacheprovider", "-q", "--no-header", "-rN",
            "--ccc-ics", str(platform.ics_path), "--ccc-target", platform.ctx.target, "--ccc-simulator-url", sim_url,
-           "--ccc-report-dir", str(rundir.root), "--ccc-no-report", "--junitxml", str(rundir.junit),
-           "--alluredir", str(rundir.allure_results)]
+           "--ccc-report-dir", str(rundir.root), "--ccc-no-report", "--alluredir", str(rundir.allure_results)]
     if platform.pixit_path:
         cmd += ["--ccc-pixit", str(platform.pixit_path)]
     if workers > 1:

@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from conformance import specs
-from conformance.run.rundir import RunDir
+from conformance.report.render import baseline_note
+from conformance.rundir import RunDir
 from conformance.scope import PARTIAL, PARTIAL_NOTE
 from conformance.verdicts import codes
 
@@ -35,5 +36,6 @@ def print_summary(report: dict[str, Any], rundir: RunDir, console: Console) -> N
     colour = {0: "green", 1: "red", 2: "yellow"}.get(report["overall"]["exitCode"], "white")
     partial = (f" ({PARTIAL_NOTE}; not judged: {len(report['notJudged'])})"
                if report.get("scope") == PARTIAL else "")
-    console.print(f"[bold {colour}]{report['overall']['verdict']}[/bold {colour}]{partial} — report: {rundir.report_html}",
+    console.print(f"[bold {colour}]{report['overall']['verdict']}[/bold {colour}]{partial}{baseline_note(report)} — report: "
+                  f"{rundir.report_html}",
                   highlight=False)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from conformance import __version__, cli
+from conformance.report.options import ReportOptions
 from conformance.specs import Specs
 
 ENV_VARS = ("CCC_PLATFORM_ID", "CCC_PLATFORM_SECRET", "CCC_BEARER_TOKEN", "CCC_SIMULATOR_HOST", "CCC_SIMULATOR_PORT")
@@ -174,11 +175,14 @@ def test_run_passes_its_options(capsys: pytest.CaptureFixture[str], monkeypatch:
     monkeypatch.setitem(sys.modules, "conformance.run", types.SimpleNamespace(run_command=run_command))
     code, _, _ = run_cli(capsys, "run", "--target", "http://127.0.0.1:9/ccc-test/v1", "--ics", "i.yaml",
                          "--pixit", "p.yaml", "--only", "ver-01, TKD-01", "--area", "VER", "--area", "tkd,RES",
-                         "--fault", "skip-model-check", "--fault", "a,b", "--out", "outdir", "--workers", "3")
+                         "--fault", "skip-model-check", "--fault", "a,b", "--out", "outdir", "--workers", "3",
+                         "--sign-key", "k.pem", "--baseline", "b.yaml", "--junit-xml", "ci/junit.xml")
     assert code == 2  # the runner's code is the exit code
     assert seen == {"target": "http://127.0.0.1:9/ccc-test/v1", "ics": Path("i.yaml"), "pixit": Path("p.yaml"),
                     "only": ["VER-01", "TKD-01"], "area": ["VER", "TKD", "RES"],
-                    "fault": ["skip-model-check", "a", "b"], "out": Path("outdir"), "workers": 3, "skip_load": False}
+                    "fault": ["skip-model-check", "a", "b"], "out": Path("outdir"), "workers": 3, "skip_load": False,
+                    "report_options": ReportOptions(sign_key=Path("k.pem"), baseline=Path("b.yaml"),
+                                                    junit_xml=Path("ci/junit.xml"))}
 
 
 def test_run_defaults(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,7 +192,7 @@ def test_run_defaults(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
     code, _, _ = run_cli(capsys, "run")
     assert code == 0
     assert seen == {"target": None, "ics": None, "pixit": None, "only": None, "area": None, "fault": [],
-                    "out": None, "workers": None, "skip_load": False}
+                    "out": None, "workers": None, "skip_load": False, "report_options": ReportOptions()}
 
 
 def test_runner_config_errors_are_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
