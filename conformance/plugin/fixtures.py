@@ -32,15 +32,17 @@ def ccc(pytestconfig: pytest.Config) -> RunContext:
 
 
 @pytest.fixture(scope="session")
-def sim(ccc: RunContext) -> Iterator[SimulatorControl]:
+def sim(ccc: RunContext, pytestconfig: pytest.Config) -> SimulatorControl:
     """The regulator simulator's control (HTTP client to the one simulator the platform calls)."""
     from conformance.simulator.client import SimulatorClient
 
     if not ccc.simulator_url:
         raise RuntimeError("no simulator URL: the plugin starts one unless --ccc-simulator-url is given")
     client = SimulatorClient(ccc.simulator_url)
-    yield client
-    client.close()
+    # Closed when pytest unconfigures, not at session teardown: the last test's evidence (written
+    # when its teardown report is made, after session fixtures end) still reads the simulator.
+    pytestconfig.add_cleanup(client.close)
+    return client
 
 
 @pytest.fixture
