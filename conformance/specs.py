@@ -120,6 +120,7 @@ class Specs:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._validators: dict[str, Draft202012Validator] = {}
+        self._status_code_validator: Draft202012Validator | None = None
         self._openapi: dict[str, dict[str, Any]] = {}
         self.profile: dict[str, Any] = _read_yaml(root / "profile.yaml")
         self._params = _need(self.profile, root / "profile.yaml", "parameters")
@@ -199,6 +200,17 @@ class Specs:
 
     def valid_status(self) -> str:
         return next(c.code for c in self._code_list("certificateStatus") if not c.extra.get("reasonCode"))
+
+    def is_status_code(self, value: Any) -> bool:
+        """Whether ``value`` is a well-formed certificate status, known or not.
+
+        Statuses are open-ended (profile.md Clarifications): events and answers carry any code that
+        matches common.schema.json's ``certificateStatusCode``; the code list says which are known.
+        """
+        if self._status_code_validator is None:
+            self._status_code_validator = Draft202012Validator(
+                {"$ref": "common.schema.json#/$defs/certificateStatusCode"}, registry=self.registry)
+        return bool(self._status_code_validator.is_valid(value))
 
     # -- requirements -------------------------------------------------------------------------
     def _load_requirements(self) -> None:

@@ -105,6 +105,23 @@ def test_every_code_enum_equals_its_terminology_list(specs: Specs) -> None:
         assert defs[name]["enum"] == [c.code for c in codes], f"codes.schema.json/$defs/{name} differs from terminology.yaml"
 
 
+def test_known_statuses_are_well_formed_status_codes(specs: Specs) -> None:
+    # Open-ended statuses (profile Clarifications): the code list must stay inside the pattern that
+    # events and answers are held to, or a known status would be schema-invalid on the wire.
+    known = specs.codes("certificateStatus")
+    assert known and all(specs.is_status_code(code) for code in known)
+    for malformed in ("", "valid", "Under_Review", "UNDER-REVIEW", "X" * 33, 7, None):
+        assert not specs.is_status_code(malformed), malformed
+    assert specs.is_status_code("PROVISIONAL") and "PROVISIONAL" not in known
+
+
+def test_events_and_certificates_carry_open_ended_statuses(specs: Specs) -> None:
+    ref = {"$ref": "common.schema.json#/$defs/certificateStatusCode"}
+    event = specs.schema("status-change-event")["properties"]
+    assert event["status"] == ref and event["previousStatus"] == ref
+    assert specs.schema("certificate")["properties"]["status"] == ref
+
+
 def test_status_labels_are_the_chinese_labels(specs: Specs) -> None:
     labels = specs.schema("codes")["$defs"]["certificateStatusLabel"]["enum"]
     assert labels == [c.zh for c in specs.code_lists()["certificateStatus"]]
