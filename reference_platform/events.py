@@ -4,8 +4,9 @@ Both routes deliver the same body and end here. An event is checked against its 
 admits any well-formed status code: a status outside the code list is an *unknown status*, accepted
 and applied as never valid, because a listing on sale under it must come down (RES-05); a malformed
 status makes the event schema-invalid (400/422, nothing changes). A checked event is applied once
-per ``eventId``, never after a newer ``sequence`` of the same certificate, to the listings verified on that certificate (TKD-01, TKD-02, TKD-05, TKD-07):
-what it does to each is :func:`decision.event_effect`'s answer.
+per ``eventId``, never after a newer ``sequence`` of the same certificate, to the listings verified
+on that certificate (TKD-01, TKD-02, TKD-05, TKD-07): what it does to each is
+:func:`decision.event_effect`'s answer.
 """
 
 from __future__ import annotations
