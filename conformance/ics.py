@@ -112,7 +112,7 @@ def outcome(verdicts: list[RequirementVerdict], file: str | Path) -> tuple[str, 
                 f"({', '.join(failed + open_)})", EXIT_FAILED)
     if open_:
         return (f"{file}: none failed, {len(open_)} of {len(verdicts)} not judged ({', '.join(open_)} "
-                f"{c.INCONCLUSIVE}: see the findings above)", EXIT_UNJUDGED)
+                f"{c.INCONCLUSIVE}: see above)", EXIT_UNJUDGED)
     return f"{file}: all {len(verdicts)} requirements passed", EXIT_PASSED
 
 
