@@ -87,18 +87,18 @@ def ics_validate(
 ) -> None:
     """Static review of an ICS: one verdict per requirement (ICS-01, TERM-03, AUD-02).
 
-    Exit 0 when all pass, 1 when any does not, 3 when the file cannot be read as a YAML mapping.
+    Exit 0 when all pass, 1 when any FAILs, 2 when none FAILs but one is INCONCLUSIVE (e.g. a product
+    code the suite's incomplete catalogue does not hold), 3 when the file cannot be read as a YAML mapping.
     """
     s = _specs()
     verdicts = ics_mod.review_file(file, s)
     for verdict in verdicts:
         for line in verdict.lines():
             typer.echo(line)
-    failed = [v.requirement for v in verdicts if not ics_mod.passed(v)]
-    if failed:
-        typer.echo(f"{file}: {len(failed)} of {len(verdicts)} requirements not passed ({', '.join(failed)})")
-        raise typer.Exit(1)
-    typer.echo(f"{file}: all {len(verdicts)} requirements passed")
+    closing, code = ics_mod.outcome(verdicts, file)
+    typer.echo(closing)
+    if code:
+        raise typer.Exit(code)
 
 
 # -- requirements -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from conformance import specs as specs_mod
+from conformance.catalogue_review import review_mapping
 from conformance.specs import Specs
 
 # The requirements this module decides, in the order they are reported.
@@ -51,12 +52,15 @@ class RequirementVerdict:
     requirement: str
     verdict: str
     reasons: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    """What the review could not judge, beside a verdict decided by other entries (a FAIL elsewhere)."""
 
     def lines(self) -> list[str]:
-        """'ICS-01 FAIL: /timing/x: reason' — one line per reason, or one bare line without reasons."""
-        if not self.reasons:
-            return [f"{self.requirement} {self.verdict}"]
-        return [f"{self.requirement} {self.verdict}: {reason}" for reason in self.reasons]
+        """'ICS-01 FAIL: /timing/x: reason' — one line per reason, or one bare line without reasons;
+        then 'TERM-03 finding: …' per finding."""
+        head = [f"{self.requirement} {self.verdict}: {reason}" for reason in self.reasons] \
+            or [f"{self.requirement} {self.verdict}"]
+        return head + [f"{self.requirement} finding: {finding}" for finding in self.findings]
 
 
 class Pixit(dict[str, Any]):
@@ -90,6 +94,26 @@ def _codes() -> Any:
 
 def passed(verdict: RequirementVerdict) -> bool:
     return verdict.verdict == _codes().PASS
+
+
+# Exit codes of `ccc-conformance ics validate`, in the spirit of `run`'s (0 CONFORMANT, 1 NON_CONFORMANT,
+# 2 INCOMPLETE): a review that FAILs nothing but could not judge something is not a pass.
+EXIT_PASSED, EXIT_FAILED, EXIT_UNJUDGED = 0, 1, 2
+
+
+def outcome(verdicts: list[RequirementVerdict], file: str | Path) -> tuple[str, int]:
+    """The closing line of ``ics validate`` and its exit code: 0 when every requirement passed, 1 when
+    any FAILed, 2 when none FAILed but some could not be judged (INCONCLUSIVE)."""
+    c = _codes()
+    failed = [v.requirement for v in verdicts if v.verdict == c.FAIL]
+    open_ = [v.requirement for v in verdicts if v.verdict not in (c.PASS, c.FAIL)]
+    if failed:
+        return (f"{file}: {len(failed) + len(open_)} of {len(verdicts)} requirements not passed "
+                f"({', '.join(failed + open_)})", EXIT_FAILED)
+    if open_:
+        return (f"{file}: none failed, {len(open_)} of {len(verdicts)} not judged ({', '.join(open_)} "
+                f"{c.INCONCLUSIVE}: see above)", EXIT_UNJUDGED)
+    return f"{file}: all {len(verdicts)} requirements passed", EXIT_PASSED
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -277,32 +301,19 @@ def _review_ics(s: Specs, doc: Mapping[str, Any]) -> RequirementVerdict:
 
 
 def _review_mapping(s: Specs, doc: Mapping[str, Any]) -> RequirementVerdict:
-    pass_, fail = _codes().PASS, _codes().FAIL
+    """TERM-03: every mapped product code is one the catalogue can vouch for (conformance.catalogue_review):
+    FAIL when one cannot be right, else INCONCLUSIVE when one is beyond what the catalogue file knows."""
+    c = _codes()
     mapping = doc.get("categoryMapping")
     if not isinstance(mapping, list):
-        return RequirementVerdict(CATEGORY_MAPPING, _codes().INCONCLUSIVE,
+        return RequirementVerdict(CATEGORY_MAPPING, c.INCONCLUSIVE,
                                   ["/categoryMapping: missing or not a list, nothing to review (see ICS-01)"])
-    reasons = []
-    revision = f" (revision {s.catalogue_revision})" if s.catalogue_revision else ""
-    for i, entry in enumerate(mapping):
-        if not isinstance(entry, dict) or entry.get("productCode") is None:
-            continue  # null: a category outside the catalogue, which needs nothing
-        code = entry["productCode"]
-        if isinstance(code, int) and not isinstance(code, bool):
-            # YAML reads 0701 unquoted as an (octal) number, so the code is lost; say how to fix it.
-            reasons.append(f"/categoryMapping/{i}/productCode: {code!r} is a number; write product codes "
-                           f"as quoted strings, e.g. \"0701\"")
-            continue
-        product = s.catalogue.get(code) if isinstance(code, str) else None
-        if product is None:
-            reasons.append(f"/categoryMapping/{i}/productCode: {code!r} is not a product code of the CCC "
-                           f"catalogue{revision}")
-            continue
-        scheme = entry.get("scheme")
-        if isinstance(scheme, str) and scheme != product.scheme:
-            reasons.append(f"/categoryMapping/{i}/scheme: {scheme!r}, but the catalogue gives {code} "
-                           f"({product.name_zh}) the scheme {product.scheme!r}")
-    return RequirementVerdict(CATEGORY_MAPPING, fail if reasons else pass_, reasons)
+    found = review_mapping(s, mapping)
+    if found.failures:
+        return RequirementVerdict(CATEGORY_MAPPING, c.FAIL, found.failures, found.unjudged)
+    if found.unjudged:
+        return RequirementVerdict(CATEGORY_MAPPING, c.INCONCLUSIVE, found.unjudged)
+    return RequirementVerdict(CATEGORY_MAPPING, c.PASS, [])
 
 
 def _review_retention(s: Specs, doc: Mapping[str, Any]) -> RequirementVerdict:

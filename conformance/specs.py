@@ -112,6 +112,20 @@ class Product:
     scheme: str
     mandatory_from: str | None
     category: str
+    source: str = ""
+    """Where the code was established, and how (the list's text, or certificate-number evidence)."""
+
+
+@dataclass(frozen=True)
+class RemovedProduct:
+    """A product taken out of the CCC catalogue before the suite's revision: mapping to it is wrong."""
+
+    name_zh: str
+    name_en: str
+    removed_by: str
+    code: str | None = None
+    """Its former product code, only where a source shows it."""
+    source: str = ""
 
 
 class Specs:
@@ -120,6 +134,7 @@ class Specs:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._validators: dict[str, Draft202012Validator] = {}
+        self._common_validators: dict[str, Draft202012Validator] = {}
         self._openapi: dict[str, dict[str, Any]] = {}
         self.profile: dict[str, Any] = _read_yaml(root / "profile.yaml")
         self._params = _need(self.profile, root / "profile.yaml", "parameters")
@@ -200,6 +215,25 @@ class Specs:
     def valid_status(self) -> str:
         return next(c.code for c in self._code_list("certificateStatus") if not c.extra.get("reasonCode"))
 
+    def is_status_code(self, value: Any) -> bool:
+        """Whether ``value`` is a well-formed certificate status, known or not.
+
+        Statuses are open-ended (profile.md Clarifications): events and answers carry any code that
+        matches common.schema.json's ``certificateStatusCode``; the code list says which are known.
+        """
+        return self.matches_common("certificateStatusCode", value)
+
+    def matches_common(self, definition: str, value: Any) -> bool:
+        """Whether ``value`` is valid against common.schema.json#/$defs/<definition>."""
+        validator = self._common_validators.get(definition)
+        if validator is None:
+            if definition not in self.schema("common").get("$defs", {}):
+                raise SpecError(f"{self.root / 'schemas' / 'common.schema.json'}: missing /$defs/{definition}")
+            validator = Draft202012Validator({"$ref": f"common.schema.json#/$defs/{definition}"},
+                                             registry=self.registry)
+            self._common_validators[definition] = validator
+        return bool(validator.is_valid(value))
+
     # -- requirements -------------------------------------------------------------------------
     def _load_requirements(self) -> None:
         path = self.root / "requirements.yaml"
@@ -231,16 +265,56 @@ class Specs:
         path = self.root / "catalogue.yaml"
         doc = _read_yaml(path)
         self.catalogue_revision: str = str(doc.get("revision", ""))
+        # Whether the file holds the whole official list. Without it, a code the file lacks is not
+        # evidence of a wrong mapping (TERM-03 is then INCONCLUSIVE for it, never FAIL). An official
+        # annex installed in a copy of specs/ says ``complete: true``.
+        complete = doc.get("complete", False)
+        if not isinstance(complete, bool):
+            raise SpecError(f"{path}: /complete must be true or false, not {complete!r}")
+        self.catalogue_complete: bool = complete
         self.catalogue: dict[str, Product] = {}
+        # 2-digit groups (the first two digits of a product code) known to exist, with their names:
+        # every category, and the ``groups`` listed without a confirmed product.
+        self.catalogue_groups: dict[str, str] = {}
         for ci, cat in enumerate(_need(doc, path, "categories")):
+            try:
+                self.catalogue_groups[cat["code"]] = cat["name_zh"]
+            except (KeyError, TypeError) as exc:
+                raise SpecError(f"{path}: /categories/{ci} lacks {exc}") from exc
             for pi, p in enumerate(cat.get("products") or []):
                 try:
                     prod = Product(code=p["code"], name_zh=p["name_zh"], name_en=p.get("name_en", ""),
                                    scheme=p.get("scheme", "certificate"), mandatory_from=p.get("mandatory_from"),
-                                   category=cat["code"])
+                                   category=cat["code"], source=str(p.get("source") or cat.get("source") or ""))
                 except (KeyError, TypeError) as exc:
                     raise SpecError(f"{path}: /categories/{ci}/products/{pi} lacks {exc}") from exc
                 self.catalogue[prod.code] = prod
+        # Whether ``groups`` (with the categories) is every group the numbering has, so that a code in
+        # any other group cannot be right even while the product list is incomplete.
+        groups_complete = doc.get("groups_complete", False)
+        if not isinstance(groups_complete, bool):
+            raise SpecError(f"{path}: /groups_complete must be true or false, not {groups_complete!r}")
+        self.catalogue_groups_complete: bool = groups_complete
+        for gi, group in enumerate(doc.get("groups") or []):
+            try:
+                self.catalogue_groups.setdefault(group["code"], group["name_zh"])
+            except (KeyError, TypeError) as exc:
+                raise SpecError(f"{path}: /groups/{gi} lacks {exc}") from exc
+        self.catalogue_removed: list[RemovedProduct] = []
+        for ri, r in enumerate(doc.get("removed") or []):
+            try:
+                self.catalogue_removed.append(RemovedProduct(
+                    name_zh=r["name_zh"], name_en=r.get("name_en", ""), removed_by=r["removed_by"],
+                    code=r.get("code"), source=str(r.get("source") or "")))
+            except (KeyError, TypeError) as exc:
+                raise SpecError(f"{path}: /removed/{ri} lacks {exc}") from exc
+        clash = sorted(r.code for r in self.catalogue_removed if r.code in self.catalogue)
+        if clash:
+            raise SpecError(f"{path}: /removed: {', '.join(clash)} also listed as current products")
+
+    def removed_product(self, code: str) -> RemovedProduct | None:
+        """The removed product that had this code, if a source shows one."""
+        return next((r for r in self.catalogue_removed if r.code == code), None)
 
     # -- schemas ------------------------------------------------------------------------------
     def _load_schemas(self) -> None:

@@ -1,11 +1,12 @@
 """Status-change events, pushed or polled (profile.md §2 Rules: Events, Takedown; Clarifications: Events).
 
-Both routes deliver the same body and end here. An event is checked against its schema, with one
-allowance: a status outside the code list is kept as an *unknown status* rather than refused,
-because a listing on sale under an unknown status must come down (RES-05); refusing the event would
-leave it on sale. A checked event is applied once per ``eventId``, never after a newer ``sequence``
-of the same certificate, to the listings verified on that certificate (TKD-01, TKD-02, TKD-05, TKD-07):
-what it does to each is :func:`decision.event_effect`'s answer.
+Both routes deliver the same body and end here. An event is checked against its schema, which
+admits any well-formed status code: a status outside the code list is an *unknown status*, accepted
+and applied as never valid, because a listing on sale under it must come down (RES-05); a malformed
+status makes the event schema-invalid (400/422, nothing changes). A checked event is applied once
+per ``eventId``, never after a newer ``sequence`` of the same certificate, to the listings verified
+on that certificate (TKD-01, TKD-02, TKD-05, TKD-07): what it does to each is
+:func:`decision.event_effect`'s answer.
 """
 
 from __future__ import annotations
@@ -41,14 +42,10 @@ def check_event(payload: Any, schemas: Schemas, terms: Terminology) -> Checked:
     sequence = payload.get("sequence")
     if isinstance(sequence, int | float) and not isinstance(sequence, bool) and sequence > MAX_SEQUENCE:
         return Checked(None, f"/sequence: {sequence} is out of range")
+    # The schema holds a status to a well-formed code, not to the code list (profile Clarifications:
+    # status codes are open-ended): an unknown status passes here and fails closed when applied; a
+    # malformed one is refused.
     if schemas.is_valid(SCHEMA, payload):
-        return Checked(payload, None)
-    patched = dict(payload)
-    for key in ("status", "previousStatus"):
-        value = payload.get(key)
-        if isinstance(value, str) and value and value not in terms.statuses:
-            patched[key] = terms.valid_status
-    if patched != payload and schemas.is_valid(SCHEMA, patched):
         return Checked(payload, None)
     errors = schemas.errors(SCHEMA, payload)
     return Checked(None, f"schema-invalid event ({errors[0] if errors else '?'})")
@@ -70,6 +67,7 @@ class EventApplier:
         # events-at-reverification: events wait for the certificate's next periodic re-verification.
         self.defer_to_reverification = settings.fault("events-at-reverification")
         self._deferred: dict[str, list[tuple[dict[str, Any], int]]] = {}
+        self.ignore_unknown = settings.fault("ignore-unknown-status-event")
 
     def apply(self, event: dict[str, Any], source: str) -> str:
         """Apply one checked event: 'applied', 'duplicate', 'stale', or 'accepted' (acted on later, or not)."""
@@ -77,7 +75,7 @@ class EventApplier:
             row = self.store.insert_event(event, source, clock.rfc3339())
             if row is None:
                 return "duplicate"
-            if self.ignore or self._dropped(event):
+            if self.ignore or self._dropped(event) or (self.ignore_unknown and event["status"] not in self.service.terms.statuses):
                 self.store.set_event_outcome(row, "ignored")
                 return "accepted"
             if self.defer_to_reverification:

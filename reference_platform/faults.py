@@ -83,6 +83,8 @@ _ALL = [
     _f("takedown-on-outage", "takes a listing on sale down when re-verification meets an outage",
        {"RES-02"}, ["RES"]),
     _f("accept-unknown-status", "treats a certificate status outside the code list as valid", {"RES-05"}, ["RES"]),
+    _f("ignore-unknown-status-event", "accepts a status-change event whose status is outside its code list but "
+       "does nothing with it; an unknown status in a verification answer still fails closed", {"RES-05"}, ["RES"]),
     _f("no-retry-after", "ignores Retry-After on 429 and keeps calling at its usual pace", {"RES-04"}, ["RES"]),
     _f("accept-unsigned", "accepts notifications whose signature is missing or wrong", {"SEC-01"}, ["SEC"]),
     _f("accept-replay", "accepts notifications with a stale timestamp or a reused nonce", {"SEC-02"}, ["SEC"]),

@@ -161,17 +161,15 @@ class RegulatorClient:
         schemas, terms = self.settings.schemas, self.settings.terminology
         kind = AnswerKind.OK if payload.get("code") == Codes.OK else AnswerKind.NOT_FOUND
         if not schemas.is_valid("verification-answer", payload):
-            certificate = payload.get("certificate")
-            status = certificate.get("status") if isinstance(certificate, dict) else None
-            # A record that is valid but for a status outside the code list is an unknown status,
-            # not a malformed answer: the difference matters for listings already on sale.
-            if isinstance(status, str) and status not in terms.statuses and payload.get("code") == Codes.OK \
-                    and schemas.is_valid("verification-answer",
-                                         {**payload, "certificate": {**certificate, "status": terms.valid_status}}):
-                kind = AnswerKind.UNKNOWN_STATUS
-            else:
-                errors = schemas.errors("verification-answer", payload)
-                return AnswerKind.UNAVAILABLE, None, f"schema-invalid answer ({errors[0] if errors else '?'})"
+            # A malformed status too: statuses are open-ended codes, and one that is not even a
+            # well-formed code makes the answer unusable (RES-03), not an unknown status.
+            errors = schemas.errors("verification-answer", payload)
+            return AnswerKind.UNAVAILABLE, None, f"schema-invalid answer ({errors[0] if errors else '?'})"
+        certificate = payload.get("certificate")
+        if kind is AnswerKind.OK and isinstance(certificate, dict) and certificate.get("status") not in terms.statuses:
+            # A well-formed status outside the code list (profile Clarifications: status codes are
+            # open-ended): never valid, and the difference from an outage matters for listings on sale.
+            kind = AnswerKind.UNKNOWN_STATUS
         if payload.get("requestId") != request["requestId"]:
             return AnswerKind.UNAVAILABLE, None, "answer does not echo the requestId"
         certificate = payload.get("certificate")

@@ -44,7 +44,7 @@ class Simulator:
         self.feed = ChangeFeed()
         self.auth = Authenticator(self.contract.skew_seconds, self.contract.nonce_memory_seconds,
                                   self.contract.algorithms)
-        self.faults = FaultBook(self.contract.route_names, self.contract.statuses)
+        self.faults = FaultBook(self.contract.route_names, self.contract.statuses, self.specs.is_status_code)
         self.store = CaptureStore(self.auth.secrets)
         self.pusher = Pusher(self.store.add_push, push_policy or PushPolicy())
         self._change_lock = threading.Lock()
@@ -132,8 +132,12 @@ class Simulator:
             if len(pair) != 2:
                 raise ValueError(f"each change is (certificateNo, status), not {pair!r}")
             number, status = pair
-            if status not in self.contract.statuses:
-                raise ValueError(f"status {status!r} is not one of {', '.join(self.contract.statuses)}")
+            # Open-ended (profile Clarifications): any well-formed code, so a test can announce a status
+            # the platform does not know (RES-05); the known ones are the code list's.
+            if not self.specs.is_status_code(status):
+                raise ValueError(f"status {status!r} is not a well-formed status code (known: "
+                                 f"{', '.join(self.contract.statuses)}; any other must match "
+                                 f"common.schema.json#/$defs/certificateStatusCode)")
             if number not in self.registry:
                 raise KeyError(f"no certificate {number!r} in the simulator's registry")
         if not isinstance(reason, str):

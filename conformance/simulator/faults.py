@@ -13,6 +13,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -122,9 +123,13 @@ class FaultHit:
 class FaultBook:
     """The faults switched on now; thread-safe, and free when empty (the hot path's common case)."""
 
-    def __init__(self, route_names: tuple[str, ...], statuses: tuple[str, ...]) -> None:
+    def __init__(self, route_names: tuple[str, ...], statuses: tuple[str, ...],
+                 is_status_code: Callable[[Any], bool] | None = None) -> None:
         self.route_names = route_names
         self.statuses = statuses
+        # Statuses are open-ended codes (profile Clarifications): an unknown one must still be
+        # well-formed, or the answer is merely schema-invalid (the schema-invalid fault's job).
+        self.is_status_code = is_status_code or (lambda value: isinstance(value, str) and bool(value))
         self._lock = threading.Lock()
         self._faults: list[Fault] = []  # matched ones first, then route-wide; each group oldest first
         self._rng = random.Random()
@@ -249,8 +254,8 @@ class FaultBook:
             if p["status"] not in HTTP_ERROR_STATUSES:
                 raise ValueError(f"params.status of 'http-error' must be one of {HTTP_ERROR_STATUSES}")
         elif kind == "unknown-status":
-            if not isinstance(p["status"], str) or not p["status"] or p["status"] in self.statuses:
-                raise ValueError(f"params.status of 'unknown-status' must be a code outside "
+            if not self.is_status_code(p["status"]) or p["status"] in self.statuses:
+                raise ValueError(f"params.status of 'unknown-status' must be a well-formed status code outside "
                                  f"{', '.join(self.statuses)}")
         elif kind == "rate-limited":
             value = p["retryAfterSeconds"]

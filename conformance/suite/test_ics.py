@@ -29,7 +29,9 @@ def _judge_static_review(rid: str, ccc: RunContext) -> None:
         inconclusive(f"{rid}: {'; '.join(reasons)}")
     if review.verdict != c.PASS:
         fail(f"{rid}: the ICS {ccc.ics_file} does not pass the static review: {'; '.join(reasons)}",
-             expected=f"{rid} {c.PASS}", observed={"verdict": review.verdict, "reasons": review.reasons})
+             expected=f"{rid} {c.PASS}", observed={"verdict": review.verdict, "reasons": review.reasons,
+                                                  # what the review could not judge, beside the failure
+                                                  "notJudged": review.findings})
 
 
 # One test per requirement, each with a literal marker, so the requirement ↔ test map can be read

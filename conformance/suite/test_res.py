@@ -10,8 +10,9 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import httpx
@@ -20,17 +21,21 @@ import pytest
 from conformance import specs
 from conformance.checks import expect, inconclusive, precondition
 from conformance.context import RunContext
-from conformance.platform_client import PlatformClient, wait_until
+from conformance.platform_client import Notifier, PlatformClient, wait_until
 from conformance.suite import answer_mutations
 from conformance.suite._helpers import (
+    StatusChangeRoute,
     create_listings_concurrently,
     create_listings_on_sale,
+    forged_status_event,
     listing_brief,
     listing_decision_deadline,
     listing_on_sale,
     received_epoch,
     run_concurrently,
     scoped_simulator_fault,
+    status_change_route,
+    takedown_deadline_with_tolerance,
     watch_listings,
 )
 from conformance.testdata import DataFactory
@@ -442,3 +447,101 @@ def _unknown_status_at_reverification(ccc: RunContext, sim: Any, platform: Platf
            expected={"state": f"not {V.listingState.ON_SALE}", "reasonCode": V.reasonCode.VERIFICATION_UNAVAILABLE,
                      "withinSeconds": allowance},
            observed={"listing": listing_brief(seen.value), "afterSeconds": _r(seen.seen_after)})
+
+
+# -- RES-05 through events: statuses are open-ended codes (profile Clarifications) ---------------------
+def _unknown_status_code() -> str:
+    """A well-formed status code no code list holds, fresh per test, so a platform cannot know it (nor
+    special-case a fixed one). Checked against the schema's pattern, never assumed."""
+    code = f"X{uuid.uuid4().hex[:15].upper()}"
+    assert S.is_status_code(code) and code not in S.codes("certificateStatus"), code
+    return code
+
+
+@contextmanager
+def _event_path_only(sim: Any, number: str) -> Iterator[None]:
+    """While the block runs the regulator's query interface fails (503) for this certificate, so only the
+    event under test can take its listing down: a platform that ignored the event but re-verified often
+    would otherwise pass by re-verification, which meets the registry's new status too. Fair by the
+    profile: an event is applied as it comes, and an outage at re-verification changes nothing (RES-02)."""
+    with scoped_simulator_fault(sim, "http-error", match={"certificateNo": number}, params={"status": 503}):
+        yield
+
+
+def _unknown_status_event_fails_closed(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+                                       measure: Any, route: StatusChangeRoute) -> None:
+    """The regulator announces a status outside the code list for a certificate with a listing on sale:
+    the event is accepted (2xx, when pushed) and the listing is off sale with VERIFICATION_UNAVAILABLE
+    within the route's allowance (the takedown deadline, plus a poll interval for the change feed)."""
+    cert, listing = listing_on_sale(platform, data, ccc)
+    lid, number = str(listing["listingId"]), cert["certificateNo"]
+    status = _unknown_status_code()
+    with _event_path_only(sim, number):
+        t0 = time.monotonic()
+        event = sim.set_status(number, status, reason="conformance RES-05: a status this suite's code list lacks",
+                               push=route.push)
+        seen = watch_listings(platform, [lid], lambda v: v.get("state") != V.listingState.ON_SALE, route.allowance,
+                              start=t0)[lid]
+        pushes = sim.pushes(event_id=event["eventId"]) if route.push else []
+    if seen.satisfied:
+        measure("unknownStatusEventTakedownLatency", _r(seen.seen_after), "s", limit=route.deadline)
+    if route.push:
+        with precondition("the simulator pushed the event to the declared notification URL"):
+            expect(pushes, "no push attempt of the event was recorded", observed={"eventId": event["eventId"]})
+        answers = [p.get("status") for p in pushes]
+        expect(any(isinstance(s, int) and 200 <= s < 300 for s in answers),
+               f"a correctly signed event with the well-formed status {status!r}, outside the code list, was not "
+               "accepted: statuses are open-ended codes, so the push endpoint must answer 2xx and fail closed",
+               expected="2xx", observed={"eventId": event["eventId"], "answers": answers,
+                                         "firstError": next((p.get("error") for p in pushes if p.get("error")), None)})
+    expect(seen.met_by(route.allowance) and (seen.value or {}).get("reasonCode") == V.reasonCode.VERIFICATION_UNAVAILABLE,
+           f"a listing on sale whose certificate the regulator announced with the unknown status {status!r} was not "
+           f"taken off sale with {V.reasonCode.VERIFICATION_UNAVAILABLE} within {route.allowance:g} s ({route.how}); "
+           "the regulator's query interface failed for the certificate meanwhile, so only the event could do it",
+           expected={"state": f"not {V.listingState.ON_SALE}", "reasonCode": V.reasonCode.VERIFICATION_UNAVAILABLE,
+                     "withinSeconds": route.allowance},
+           observed={"event": event, "listing": listing_brief(seen.value), "afterSeconds": _r(seen.seen_after)})
+
+
+@pytest.mark.requirement("RES-05")
+@pytest.mark.capability("statusPush")
+def test_res05_pushed_unknown_status_is_accepted_and_fails_closed(ccc: RunContext, sim: Any,
+                                                                  platform: PlatformClient, data: DataFactory,
+                                                                  measure: Any) -> None:
+    _unknown_status_event_fails_closed(ccc, sim, platform, data, measure, status_change_route(ccc, push=True))
+
+
+@pytest.mark.requirement("RES-05")
+@pytest.mark.capability("changeFeedPolling")
+def test_res05_polled_unknown_status_fails_closed(ccc: RunContext, sim: Any, platform: PlatformClient,
+                                                  data: DataFactory, measure: Any) -> None:
+    # Not pushed: the event exists only in the change feed (allowance: deadline + one poll interval).
+    _unknown_status_event_fails_closed(ccc, sim, platform, data, measure, status_change_route(ccc, push=False))
+
+
+@pytest.mark.requirement("RES-05")
+@pytest.mark.capability("statusPush")
+def test_res05_event_with_malformed_status_is_refused_and_changes_nothing(ccc: RunContext, sim: Any,
+                                                                          platform: PlatformClient,
+                                                                          data: DataFactory,
+                                                                          notifier: Notifier) -> None:
+    # Open-ended is not anything-goes: a status that is not a well-formed code makes the event
+    # schema-invalid (profile Clarifications: 400/422, no change).
+    cert, listing = listing_on_sale(platform, data, ccc)
+    lid, number = str(listing["listingId"]), cert["certificateNo"]
+    malformed = _unknown_status_code().lower()
+    assert not S.is_status_code(malformed), malformed
+    event = forged_status_event(number, malformed, previous=S.valid_status(),
+                                reason="conformance RES-05: a malformed status code")
+    t0 = time.monotonic()
+    r = notifier.send(event)
+    refused = r.status_code in (httpx.codes.BAD_REQUEST, httpx.codes.UNPROCESSABLE_ENTITY)
+    window = takedown_deadline_with_tolerance(ccc)
+    changed = watch_listings(platform, [lid], lambda v: v.get("state") != V.listingState.ON_SALE, window,
+                             start=t0)[lid]
+    expect(refused, f"an event whose status {malformed!r} is not a well-formed code is schema-invalid and must "
+           "be refused with 400 or 422", expected="400 | 422",
+           observed={"status": r.status_code, "body": r.text[:500]})
+    expect(not changed.satisfied, "a refused event with a malformed status changed the listing",
+           expected={"state": V.listingState.ON_SALE, "duringSeconds": window},
+           observed={"listing": listing_brief(changed.value), "afterSeconds": _r(changed.seen_after)})

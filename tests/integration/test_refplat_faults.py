@@ -234,6 +234,25 @@ def test_accept_unknown_status(pool: PlatformPool) -> None:
             pool.sim.remove_fault(fault)
 
 
+
+def test_ignore_unknown_status_event(pool: PlatformPool) -> None:
+    # A status outside the code list, announced by event while the query interface is down for the
+    # certificate (so re-verification cannot stand in): the base platform takes the listing down, the
+    # faulty one accepts the event and keeps it on sale.
+    base, faulty = pool["base"], pool["ignore-unknown-status-event"]
+    (cert_a, a), (cert_b, b) = on_sale(base, pool), on_sale(faulty, pool)
+    numbers = [cert_a["certificateNo"], cert_b["certificateNo"]]
+    outages = [pool.sim.add_fault("http-error", match={"certificateNo": n}, params={"status": 503}) for n in numbers]
+    try:
+        events = pool.sim.set_statuses([(n, "PROVISIONAL") for n in numbers])
+        assert base.wait_state(a["listingId"], "TAKEN_DOWN", TAKEDOWN)["reasonCode"] == "VERIFICATION_UNAVAILABLE"
+        assert faulty.stays(b["listingId"], "ON_SALE", TAKEDOWN)["state"] == "ON_SALE"
+        pushed = pool.sim.pushes(event_id=events[1]["eventId"])
+        assert any(200 <= (p.get("status") or 0) < 300 for p in pushed), pushed   # accepted, then ignored
+    finally:
+        for fault in outages:
+            pool.sim.remove_fault(fault)
+
 def _calls(pool: PlatformPool, number: str, at_least: int, timeout: float) -> list[dict[str, Any]]:
     """The verification calls about a certificate, once there are at_least of them (or at the timeout)."""
     def calls() -> list[dict[str, Any]]:

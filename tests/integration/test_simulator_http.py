@@ -67,7 +67,7 @@ def test_client_does_what_the_simulator_does(server: SimulatorServer, client: Si
     bulk = client.set_statuses([(c["certificateNo"], "REVOKED") for c in others], push=False)
     assert [e["sequence"] for e in bulk] == [event["sequence"] + i for i in (1, 2, 3)]
     with pytest.raises(ValueError, match="status"):
-        client.set_status(cert["certificateNo"], "GONE")
+        client.set_status(cert["certificateNo"], "gone")
     with pytest.raises(KeyError):
         client.set_status("2000010701000001", "REVOKED")
     with pytest.raises(ValueError, match="fault kind"):

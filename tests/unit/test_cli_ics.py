@@ -5,6 +5,8 @@ The broken files and what is expected of each live in specs/examples/ics-broken/
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +33,11 @@ def validate(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, str, 
 def verdict_lines(out: str) -> dict[str, str]:
     """requirement → verdict, from lines 'ID VERDICT' or 'ID VERDICT: reason'."""
     found: dict[str, str] = {}
+    verdicts = set(SPECS.codes("verdict"))
     for line in out.splitlines():
         head = line.split(":", 1)[0].split()
-        if len(head) == 2 and head[0] in SPECS.requirements:
+        # 'TERM-03 finding: …' lines list what a FAIL left unjudged; they are not the verdict.
+        if len(head) == 2 and head[0] in SPECS.requirements and head[1] in verdicts:
             found[head[0]] = head[1]
     return found
 
@@ -91,3 +95,40 @@ def test_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     code, out, err = validate(capsys, tmp_path / "missing.yaml")
     assert (code, out) == (3, "")
     assert err.strip() == f"ccc-conformance: error: {tmp_path / 'missing.yaml'}: ICS file not found"
+
+
+def _installed_official_list(tmp_path: Path) -> Path:
+    """What a regulator does (README: installing the official catalogue): a copy of specs/ whose
+    catalogue.yaml is the whole official list, marked complete."""
+    root = tmp_path / "specs"
+    shutil.copytree(SPECS.root, root)
+    path = root / "catalogue.yaml"
+    text = path.read_text(encoding="utf-8")
+    for key in ("complete", "groups_complete"):
+        text = text.replace(f"\n{key}: false\n", f"\n{key}: true\n")
+    path.write_text(text, encoding="utf-8")
+    return root
+
+
+def test_ccc_specs_dir_installs_the_official_list_without_code_changes(tmp_path: Path) -> None:
+    # Same ICS, same code: INCONCLUSIVE (exit 2) against the partial catalogue, FAIL (exit 1) once the
+    # official list is installed through CCC_SPECS_DIR.
+    ics_file = str(BROKEN / "unknown-catalogue-code.yaml")
+    command = [sys.executable, "-m", "conformance.cli", "ics", "validate", ics_file]
+    env = {k: v for k, v in os.environ.items() if k != "CCC_SPECS_DIR"}
+    partial = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=60, env=env)
+    assert partial.returncode == 2, partial.stdout + partial.stderr
+    official = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                              env={**env, "CCC_SPECS_DIR": str(_installed_official_list(tmp_path))})
+    assert official.returncode == 1, official.stdout + official.stderr
+    assert "TERM-03 FAIL: /categoryMapping/1/productCode: '2207' is not a product code of the CCC catalogue " \
+           "(revision 2023-partial)" in official.stdout.splitlines()
+
+
+def test_a_missing_ccc_specs_dir_is_a_one_line_error(tmp_path: Path) -> None:
+    env = {**os.environ, "CCC_SPECS_DIR": str(tmp_path / "nowhere")}
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "ics", "validate",
+                           str(EXAMPLES / "ics-reference.yaml")], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=60, env=env)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

@@ -16,7 +16,7 @@ import pytest
 
 from reference_platform import clock
 from reference_platform.__main__ import parser, settings_from
-from reference_platform.events import EventApplier
+from reference_platform.events import EventApplier, check_event
 from reference_platform.listings import ListingService
 from reference_platform.regulator import Answer, AnswerKind, RegulatorClient
 from reference_platform.store import Listing, Store
@@ -177,3 +177,30 @@ def test_duplicate_disposition_fault(tmp_path: Path) -> None:
     svc.apply_event(event("REVOKED", 1), "push")
     ids = {d["dispositionId"] for d in svc.store.dispositions(listing)}
     assert len(ids) == 2
+
+
+@pytest.mark.parametrize(("status", "accepted"), [
+    ("SUSPENDED", True),
+    ("PROVISIONAL", True),           # well-formed, unknown: accepted, fails closed when applied
+    ("A" * 32, True),
+    ("provisional", False),          # malformed: schema-invalid, refused
+    ("UNDER-REVIEW", False),
+    ("A" * 33, False),
+    ("", False),
+])
+def test_event_statuses_are_open_ended_codes(tmp_path: Path, status: str, accepted: bool) -> None:
+    settings = service(tmp_path).settings
+    checked = check_event(event(status, 1), settings.schemas, settings.terminology)
+    assert (checked.event is not None) is accepted, checked.error
+    assert (checked.error is None) is accepted
+
+
+def test_ignore_unknown_status_event_fault(tmp_path: Path) -> None:
+    svc = service(tmp_path, "ignore-unknown-status-event")
+    listing, other = put(svc), put(svc, cert_no="2021010701999999")
+    assert svc.apply_event(event("PROVISIONAL", 1), "push") == "accepted"
+    assert state(svc, listing) == ("ON_SALE", None)
+    assert reports(svc, listing) == []
+    # Known statuses are still applied: the fault is as narrow as its name.
+    svc.apply_event(event("REVOKED", 1, cert_no="2021010701999999"), "push")
+    assert state(svc, other) == ("TAKEN_DOWN", "CERT_REVOKED")

@@ -42,6 +42,9 @@ def ok(**changes: Any) -> dict[str, Any]:
     (200, {"code": "NOT_FOUND", "message": "", "requestId": REQUEST["requestId"], "certificate": None},
      AnswerKind.NOT_FOUND),
     (200, ok(status="FROZEN"), AnswerKind.UNKNOWN_STATUS),
+    (200, ok(status="PROVISIONAL_2"), AnswerKind.UNKNOWN_STATUS),       # well-formed: open-ended codes
+    (200, ok(status="frozen"), AnswerKind.UNAVAILABLE),                # malformed status: schema-invalid
+    (200, ok(status="X" * 33), AnswerKind.UNAVAILABLE),
     (None, None, AnswerKind.UNAVAILABLE),                              # timeout, refused, reset
     (503, {"code": "UNAVAILABLE", "message": "down"}, AnswerKind.UNAVAILABLE),
     (429, {"code": "RATE_LIMITED", "message": "slow down"}, AnswerKind.UNAVAILABLE),

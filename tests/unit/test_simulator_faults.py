@@ -66,6 +66,7 @@ def cert(sim: Simulator) -> dict[str, Any]:
     ({"kind": "latency", "params": {"seconds": -1}}, "params.seconds"),
     ({"kind": "http-error", "params": {"status": 502}}, "params.status"),
     ({"kind": "unknown-status", "params": {"status": "VALID"}}, "outside"),
+    ({"kind": "unknown-status", "params": {"status": "under review"}}, "well-formed"),
     ({"kind": "rate-limited", "params": {"retryAfterSeconds": 1.5}}, "retryAfterSeconds"),
     ({"kind": "rate-limit", "params": {"perSecond": 0}}, "perSecond"),
     ({"kind": "wrong-certificate", "route": "dispositions"}, "does not apply"),

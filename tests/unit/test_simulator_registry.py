@@ -163,10 +163,27 @@ def test_status_change_updates_record_and_feed() -> None:
     assert (event["previousStatus"], event["status"], event["reason"]) == ("VALID", "REVOKED", "质量问题")
     assert (record["status"], record["statusChangedAt"]) == ("REVOKED", event["effectiveAt"])
     assert sim.events(cert["certificateNo"]) == [event]
-    with pytest.raises(ValueError):
-        sim.set_status(cert["certificateNo"], "GONE")
+    with pytest.raises(ValueError, match="well-formed"):
+        sim.set_status(cert["certificateNo"], "gone")
     with pytest.raises(KeyError):
         sim.set_status("2000010701000001", "REVOKED")
+
+
+def test_a_status_outside_the_code_list_is_announced_when_well_formed(specs: Specs) -> None:
+    # Open-ended statuses (profile Clarifications): the regulator may announce a code the platform
+    # does not know; the record, the event and the feed all carry it, and all stay schema-valid.
+    sim = Simulator()
+    cert = sim.issue_certificate(product_code="0701")
+    event = sim.set_status(cert["certificateNo"], "PROVISIONAL", push=False)
+    assert event["status"] == "PROVISIONAL" and "PROVISIONAL" not in specs.codes("certificateStatus")
+    assert specs.errors("status-change-event", event) == []
+    record = sim.get_certificate(cert["certificateNo"])
+    assert record is not None and record["status"] == "PROVISIONAL"
+    assert specs.errors("certificate", record) == []
+    for malformed in ("provisional", "UNDER-REVIEW", "X" * 33, ""):
+        with pytest.raises(ValueError, match="well-formed"):
+            sim.set_status(cert["certificateNo"], malformed, push=False)
+    assert sim.events(cert["certificateNo"]) == [event]
 
 
 def test_bulk_change_is_all_or_nothing() -> None:

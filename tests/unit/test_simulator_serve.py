@@ -60,7 +60,8 @@ def test_missing_certificates_file(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_invalid_record_names_the_record_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = valid_record()
-    bad = {**good, "certificateNo": "2021010701000001", "status": "ACTIVE"}
+    # Lower case: not even a well-formed status code (statuses are open-ended, so "ACTIVE" would load).
+    bad = {**good, "certificateNo": "2021010701000001", "status": "active"}
     path = tmp_path / "certs.yaml"
     path.write_text(yaml.safe_dump({"certificates": [good, bad]}, allow_unicode=True), encoding="utf-8")
     code, _, err = run_main(tmp_path, capsys, certificates=path)
