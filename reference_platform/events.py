@@ -75,7 +75,8 @@ class EventApplier:
             row = self.store.insert_event(event, source, clock.rfc3339())
             if row is None:
                 return "duplicate"
-            if self.ignore or self._dropped(event) or (self.ignore_unknown and event["status"] not in self.service.terms.statuses):
+            unknown_ignored = self.ignore_unknown and event["status"] not in self.service.terms.statuses
+            if self.ignore or self._dropped(event) or unknown_ignored:
                 self.store.set_event_outcome(row, "ignored")
                 return "accepted"
             if self.defer_to_reverification:
