@@ -36,6 +36,7 @@ from conformance.context import RunContext, load_context
 from conformance.evidence import ExchangeLog, Redactor, write_evidence
 from conformance.platform_client import Notifier, PlatformClient, WaitClock
 from conformance.testdata import DataFactory
+from conformance.variants import of_item as variant_ids_of
 from conformance.verdicts import Inconclusive, NotApplicable, TestResult, codes, worst
 
 RESULT_ATTR = "ccc_result"
@@ -63,6 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _CONFIG["config"] = config
     config.addinivalue_line("markers", "requirement(*ids): the requirement IDs a conformance test verifies")
     config.addinivalue_line("markers", "capability(name): the ICS capability a conformance test needs")
+    config.addinivalue_line("markers", "variant(*ids, param=None): the variants (specs/variants.yaml) a test covers")
     config.addinivalue_line("markers", "exclusive: a heavy test (bulk, load) that runs with no other test in flight")
     config.stash[_STATE] = {"results": {}, "phases": {}, "server": None, "started": datetime.now(UTC)}
     if config.pluginmanager.hasplugin("xdist"):
@@ -332,7 +334,8 @@ def _finish(item: pytest.Item, phases: dict[str, tuple[str, str | None, Any, Any
     result = TestResult(nodeid=item.nodeid, requirements=rids, verdict=verdict,
                         duration_seconds=time.monotonic() - item.stash.get(_T0, time.monotonic()),
                         message=message, expected=_jsonable(expected), observed=_jsonable(observed),
-                        measurements=state.get("measurements", []), evidence=evidence)
+                        measurements=state.get("measurements", []), evidence=evidence,
+                        variants=variant_ids_of(item))
     # What a test saw may quote a secret (a request echoed back): redact before it leaves the worker.
     log: ExchangeLog | None = state.get("log")
     out = log.redactor.any(result.as_json()) if log is not None else result.as_json()
