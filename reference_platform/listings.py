@@ -211,17 +211,19 @@ class ListingService:
         return state[2] if state else 0
 
     def verdict(self, listing: Listing, answer: Answer, mark: int,
-                 event_state: tuple[int, str, int] | None) -> tuple[Verdict, dict[str, Any] | None]:
+                 event_state: tuple[int, str, int] | None, *, today: date | None = None
+                 ) -> tuple[Verdict, dict[str, Any] | None]:
         """The decision from an answer, with any event applied since the request was sent winning over it.
 
-        ``event_state`` is the certificate's last applied event (sequence, status, mark), if any.
+        ``event_state`` is the certificate's last applied event (sequence, status, mark), if any;
+        ``today`` the day to judge expiry by (default: today in the platform's time zone).
         """
         if answer.kind is AnswerKind.UNAVAILABLE:
             return UNDECIDED, None
         certificate = answer.certificate
         if certificate is not None and event_state is not None and event_state[2] > mark:
             certificate = {**certificate, "status": event_state[1]}
-        return after_answer(self.submission(listing), answer.code, certificate, self.today(), self.terms,
+        return after_answer(self.submission(listing), answer.code, certificate, today or self.today(), self.terms,
                             self.checks), certificate
 
     def _conclude_pending(self, listing_id: str, version: int, answer: Answer, mark: int) -> None:

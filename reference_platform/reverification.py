@@ -139,7 +139,7 @@ class Reverifier:
             # Changed meanwhile, or no usable answer: an outage leaves a listing on sale (RES-02).
             service.record(listing, answer, listing.state, listing.reason_code)
             return
-        verdict, certificate = service.verdict(listing, answer, mark, event_state)
+        verdict, certificate = service.verdict(listing, answer, mark, event_state, today=self._today())
         if self.ignores_status_changes and listing.state == Codes.ON_SALE \
                 and verdict.reason in service.terms.status_reasons:
             certificate = {**(certificate or {}), "status": service.terms.valid_status}
