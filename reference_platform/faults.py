@@ -87,8 +87,6 @@ _ALL = [
        "(the decision at listing is right)", {"TKD-03"}, ["TKD"]),
     _f("ignore-expired-event", "ignores status-change events whose status is EXPIRED, leaving expiry to the dates",
        {"TKD-01", "TKD-02"}, ["TKD"]),
-    _f("push-disables-polling", "with push and change-feed polling both declared, listens to pushes only and never "
-       "polls (a feed-only platform would poll)", {"TKD-02"}, ["TKD"]),
     _f("restore-any-takedown", "a VALID event restores listings taken down for any certificate status (revoked, "
        "cancelled, expired), not only for a suspension", {"TKD-05"}, ["TKD"]),
     _f("unstable-under-load", "fails 5 % of test-control requests with 503 above 50 requests/s",
