@@ -145,8 +145,9 @@ def test_tkd03_expiry_date_today_keeps_listing_on_sale_at_reverification(ccc: Ru
     cert, listing = listing_on_sale(platform, data, ccc)
     lid, number, merchant = str(listing["listingId"]), cert["certificateNo"], str(listing.get("merchantId"))
     today = today_in_shanghai()
-    updated_at = time.time()
     sim.update_certificate(number, expiryDate=today.isoformat())  # silently: no event, status still valid
+    # Taken after the update returned: a request received later was answered with the new date.
+    updated_at = time.time()
     with precondition(f"the platform re-verified the listing after its expiry date became today (every {interval:g} s "
                       "by its ICS)"):
         obs = await_simulator_captures(
