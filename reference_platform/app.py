@@ -209,7 +209,9 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
         regulator = RegulatorClient(settings)
         service = ListingService(settings, store, regulator)
         events = EventApplier(service, service.reverify_wakeup)
-        workers = Workers(service, Reverifier(service), events, poll=settings.poll,
+        # push-disables-polling: with both routes on, the change feed is never polled.
+        poll = settings.poll and not (settings.push and settings.fault("push-disables-polling"))
+        workers = Workers(service, Reverifier(service), events, poll=poll,
                           reverify=not settings.fault("no-reverification"))
         state.update(store=store, service=service, events=events, gate=NotificationGate(settings, store))
         workers.start()

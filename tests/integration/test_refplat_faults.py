@@ -44,6 +44,8 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformPool]:
     # Push only for the fault platforms: fewer feed polls, and the base platform covers polling.
     variants = {"base": Variant(), "base-pause": Variant(mode="push")}
     variants |= {name: Variant(faults=(name,), mode="push") for name in FAULTS}
+    # Needs both routes declared: the fault is about their combination.
+    variants["push-disables-polling"] = Variant(faults=("push-disables-polling",), mode="both")
     with simulator() as sim:
         platforms = PlatformPool(sim, Path(tmp_path_factory.mktemp("refplat-faults")), variants)
         try:
@@ -467,3 +469,20 @@ def test_restore_any_takedown(pool: PlatformPool) -> None:
         else:
             assert platform.stays(listing["listingId"], "TAKEN_DOWN", TAKEDOWN)["state"] == "TAKEN_DOWN", name
 
+
+
+def test_push_disables_polling(pool: PlatformPool) -> None:
+    for name, expected in (("base", "TAKEN_DOWN"), ("push-disables-polling", "ON_SALE")):
+        platform = pool[name]
+        cert, listing = on_sale(platform, pool)
+        fault = pool.sim.add_fault("http-error", match={"certificateNo": cert["certificateNo"]},
+                                   params={"status": 503}, ttl_seconds=60)
+        try:
+            pool.sim.set_status(cert["certificateNo"], "REVOKED", push=False)  # only in the change feed
+            window = TAKEDOWN + TIMING["pollIntervalSeconds"] + 1
+            if expected == "TAKEN_DOWN":
+                assert platform.wait_state(listing["listingId"], "TAKEN_DOWN", window)["state"] == "TAKEN_DOWN", name
+            else:
+                assert platform.stays(listing["listingId"], "ON_SALE", window)["state"] == "ON_SALE", name
+        finally:
+            pool.sim.remove_fault(fault)
