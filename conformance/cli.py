@@ -125,6 +125,9 @@ def _requirement_rows(s: Specs, areas: list[str]) -> list[dict[str, Any]]:
     if unknown:
         raise CliError(f"unknown area {', '.join(unknown)} (known: {', '.join(known)})")
     rows = []
+    from conformance.variants import coverage_table  # variant coverage per requirement (issue 13)
+
+    variant_cov = coverage_table(_tested_variants())
     for req in s.requirements.values():
         if areas and req.area not in areas:
             continue
@@ -132,8 +135,19 @@ def _requirement_rows(s: Specs, areas: list[str]) -> list[dict[str, Any]]:
             "id": req.id, "level": req.level, "area": req.area, "title": req.title,
             "text": {"zh": req.text_zh, "en": req.text_en}, "verification": req.verification,
             "capability": req.capability, "coverage": coverage(req), "verifiedBy": list(req.verified_by),
+            "variantCoverage": f"{variant_cov[req.id]['tested']}/{variant_cov[req.id]['listed']}",
+            "variants": variant_cov[req.id]["variants"],
         })
     return rows
+
+
+def _tested_variants() -> dict[str, list[str]]:
+    from conformance.coverage import CoverageError, tested_variants
+
+    try:
+        return tested_variants()
+    except CoverageError as exc:
+        raise CliError(str(exc)) from None
 
 
 @app.command("requirements")
@@ -148,7 +162,7 @@ def requirements(
     if fmt is OutputFormat.json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    columns = ["id", "level", "area", "title", "verification", "capability", "coverage", "verifiedBy"]
+    columns = ["id", "level", "area", "title", "verification", "capability", "coverage", "verifiedBy", "variantCoverage"]
     if fmt is OutputFormat.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
@@ -164,7 +178,7 @@ def requirements(
         # Piped or captured output has no width to fit; keep one requirement per line.
         console = Console(width=200)
     table = Table(title=f"Requirements of {s.profile_id}", box=box.SIMPLE_HEAD)
-    headings = {"verification": "verified", "verifiedBy": "tests"}
+    headings = {"verification": "verified", "verifiedBy": "tests", "variantCoverage": "variants tested"}
     for col in columns:
         table.add_column(headings.get(col, col), no_wrap=col not in {"title", "verifiedBy"},
                          overflow="fold", ratio=1 if col in {"title", "verifiedBy"} else None)
@@ -175,6 +189,10 @@ def requirements(
     for row in rows:
         counts[row["coverage"]] = counts.get(row["coverage"], 0) + 1
     console.print(f"{len(rows)} requirements: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    listed = sum(len(r["variants"]) for r in rows)
+    tested = sum(1 for r in rows for v in r["variants"] if v["tests"])
+    console.print(f"variants (specs/variants.yaml): {tested} of {listed} tested"
+                  + (f" ({tested / listed:.0%})" if listed else ""))
 
 
 def _optional_module(name: str, what: str) -> Any:

@@ -1,7 +1,8 @@
 """Which suite tests verify which requirement: read from the tests' ``requirement`` markers.
 
 The markers are the truth; ``verified_by`` in specs/requirements.yaml is their published copy, so a
-regulator reading the specs sees what is automated. ``python -m conformance.coverage --write``
+regulator reading the specs sees what is automated. The ``variant`` markers map the tests to the
+cases of specs/variants.yaml the same way (:func:`tested_variants`). ``python -m conformance.coverage --write``
 refreshes the copy; the harness's own tests fail when the two disagree.
 """
 
@@ -101,6 +102,61 @@ def write_verified_by(requirements_yaml: Path, mapping: dict[str, list[str]]) ->
     if new != text:
         requirements_yaml.write_text(new, encoding="utf-8")
     return new != text
+
+
+def _is_variant_marker(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "variant"
+            and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "mark")
+
+
+def _literal(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def variant_markers(suite_dir: Path = SUITE_DIR) -> dict[str, list[str]]:
+    """``test_x.py::test_name`` (every instance) or ``test_x.py::test_name[param]`` (the instance whose
+    parametrize id is ``param``) → the variant IDs its ``variant`` markers declare.
+
+    ``@pytest.mark.variant("VER-06/v1", "VER-06/v2")`` applies to every instance of the test;
+    ``@pytest.mark.variant("VER-06/v3", param="prefix-of-covered-model")`` to one. Like the requirement
+    marker it must be a literal decorator of a test function, so the map is complete."""
+    out: dict[str, list[str]] = {}
+    for path in sorted(suite_dir.glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        placed = 0
+        for node in ast.walk(tree):
+            if _is_variant_marker(node):
+                assert isinstance(node, ast.Call)
+                placed += 1
+                extra = [k for k in node.keywords if k.arg != "param" or not _literal(k.value)]
+                if not node.args or not all(_literal(a) for a in node.args) or extra:
+                    raise CoverageError(f"{path.name}:{node.lineno}: variant marker without literal IDs "
+                                        "(and at most a literal param=)")
+        seen = 0
+        for node in tree.body:
+            if not (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test")):
+                continue
+            for dec in node.decorator_list:
+                if not _is_variant_marker(dec):
+                    continue
+                assert isinstance(dec, ast.Call)
+                seen += 1
+                param = next((k.value.value for k in dec.keywords if k.arg == "param"
+                              and isinstance(k.value, ast.Constant)), None)
+                key = f"{path.name}::{node.name}" + (f"[{param}]" if param is not None else "")
+                out.setdefault(key, []).extend(a.value for a in dec.args if isinstance(a, ast.Constant))
+        if seen != placed:
+            raise CoverageError(f"{path.name}: {placed - seen} variant marker(s) outside a test function's decorators")
+    return out
+
+
+def tested_variants(suite_dir: Path = SUITE_DIR) -> dict[str, list[str]]:
+    """Variant ID → the tests (``file::name`` or ``file::name[param]``) that cover it, sorted."""
+    out: dict[str, list[str]] = {}
+    for test, ids in variant_markers(suite_dir).items():
+        for vid in dict.fromkeys(ids):
+            out.setdefault(vid, []).append(test)
+    return {vid: sorted(tests) for vid, tests in out.items()}
 
 
 def main(argv: list[str]) -> int:

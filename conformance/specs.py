@@ -105,6 +105,25 @@ class Requirement:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One case of a requirement (specs/variants.yaml): a class of inputs or situations, or its edge."""
+
+    id: str
+    requirement: str
+    kind: str
+    """positive (to accept or act on) or negative (to refuse, or to leave alone)."""
+    technique: str
+    zh: str
+    en: str
+    source: str | None = None
+    when: dict[str, bool] = field(default_factory=dict)
+    """ICS capabilities the variant exists under; empty for every ICS."""
+
+    def applies(self, claimed: dict[str, bool]) -> bool:
+        return all(bool(claimed.get(cap, False)) == want for cap, want in self.when.items())
+
+
+@dataclass(frozen=True)
 class Product:
     code: str
     name_zh: str
@@ -142,6 +161,7 @@ class Specs:
         self._load_requirements()
         self._load_catalogue()
         self._load_schemas()
+        self._load_variants()
 
     # -- profile ------------------------------------------------------------------------------
     @property
@@ -259,6 +279,31 @@ class Specs:
             return self.requirements[rid]
         except KeyError:
             raise KeyError(f"unknown requirement id {rid!r}") from None
+
+    # -- variants -----------------------------------------------------------------------------
+    def _load_variants(self) -> None:
+        """specs/variants.yaml, validated against its schema; ids are unique and name their requirement."""
+        path = self.root / "variants.yaml"
+        self.variants: dict[str, Variant] = {}
+        if not path.is_file():
+            return  # a specs/ folder without a matrix (older copies): requirements only
+        doc = _read_yaml(path)
+        errors = self.errors("variants", doc)
+        if errors:
+            raise SpecError(f"{path}: {errors[0]}")
+        for rid, items in doc["variants"].items():
+            if rid not in self.requirements:
+                raise SpecError(f"{path}: /variants/{rid} is not a requirement id")
+            for i, v in enumerate(items):
+                if v["id"].partition("/")[0] != rid or v["id"] in self.variants:
+                    raise SpecError(f"{path}: /variants/{rid}/{i}/id {v['id']} is duplicate or names another requirement")
+                self.variants[v["id"]] = Variant(id=v["id"], requirement=rid, kind=v["kind"], technique=v["technique"],
+                                                 zh=v["zh"], en=v["en"], source=v.get("source"),
+                                                 when=dict(v.get("when") or {}))
+
+    def variants_of(self, rid: str) -> list[Variant]:
+        """A requirement's variants in the order variants.yaml lists them."""
+        return [v for v in self.variants.values() if v.requirement == rid]
 
     # -- catalogue ----------------------------------------------------------------------------
     def _load_catalogue(self) -> None:

@@ -82,19 +82,22 @@ class TestResult:
     observed: Any = None
     measurements: list[dict[str, Any]] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)
+    """The variants of specs/variants.yaml this test instance covers (its ``variant`` markers)."""
 
     def as_json(self) -> dict[str, Any]:
         return {"nodeid": self.nodeid, "requirements": self.requirements, "verdict": self.verdict,
                 "durationSeconds": round(self.duration_seconds, 3), "message": self.message,
                 "expected": self.expected, "observed": self.observed,
-                "measurements": self.measurements, "evidence": self.evidence}
+                "measurements": self.measurements, "evidence": self.evidence, "variants": self.variants}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TestResult:
         return cls(nodeid=d["nodeid"], requirements=list(d["requirements"]), verdict=d["verdict"],
                    duration_seconds=float(d.get("durationSeconds", 0)), message=d.get("message"),
                    expected=d.get("expected"), observed=d.get("observed"),
-                   measurements=list(d.get("measurements") or []), evidence=list(d.get("evidence") or []))
+                   measurements=list(d.get("measurements") or []), evidence=list(d.get("evidence") or []),
+                   variants=list(d.get("variants") or []))
 
 
 @dataclass
@@ -108,11 +111,50 @@ class RequirementVerdict:
     reason: str
     measurements: list[dict[str, Any]] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
+    variants: list[dict[str, Any]] = field(default_factory=list)
+    """Each variant of the requirement a test covered: id, kind, technique, en, verdict, tests."""
+    variants_not_run: list[str] = field(default_factory=list)
+
+    @property
+    def failed_variants(self) -> list[str]:
+        return [v["id"] for v in self.variants if v["verdict"] == codes().FAIL]
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "level": self.level, "area": self.area, "title": self.title,
                 "verdict": self.verdict, "tests": self.tests, "reason": self.reason,
-                "measurements": self.measurements, "evidence": self.evidence}
+                "measurements": self.measurements, "evidence": self.evidence,
+                "variants": self.variants, "failedVariants": self.failed_variants,
+                "variantsNotRun": self.variants_not_run}
+
+
+# Where a failed test that judged several variants names those that failed, in its ``observed``
+# (conformance.variants.expect_each); the rest of its variants held. A failed test that names none
+# failed all of its variants.
+FAILED_VARIANTS_KEY = "failedVariants"
+
+
+def _variant_verdict(result: TestResult, vid: str) -> str:
+    if result.verdict == codes().FAIL and isinstance(result.observed, dict):
+        named = result.observed.get(FAILED_VARIANTS_KEY)
+        if isinstance(named, list) and named and vid not in named:
+            return codes().PASS
+    return result.verdict
+
+
+def variant_outcomes(rid: str, mine: list[TestResult], claimed: dict[str, bool]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Per variant of ``rid`` that a test covered: the worst of its tests' verdicts for it
+    (NOT_APPLICABLE when the ICS is not the capability combination the variant is about); and the
+    variants no test of this run covered."""
+    out, not_run = [], []
+    for v in specs.load().variants_of(rid):
+        tests = [r for r in mine if v.id in r.variants]
+        if not tests:
+            not_run.append(v.id)
+            continue
+        verdict = codes().NOT_APPLICABLE if not v.applies(claimed) else worst(_variant_verdict(r, v.id) for r in tests)
+        out.append({"id": v.id, "kind": v.kind, "technique": v.technique, "en": v.en, "verdict": verdict,
+                    "tests": [r.nodeid for r in tests]})
+    return out, not_run
 
 
 def requirement_verdicts(
@@ -142,11 +184,16 @@ def requirement_verdicts(
             verdict = worst(r.verdict for r in mine)
             bad = [r for r in mine if r.verdict == verdict and verdict != c.PASS]
             reason = (bad[0].message or verdict) if bad else f"{len(mine)} test(s) passed"
+        variants, not_run = variant_outcomes(rid, mine, claimed)
+        failed = [v["id"] for v in variants if v["verdict"] == c.FAIL]
+        if failed and verdict == c.FAIL:
+            reason = f"{reason} [failed variants: {', '.join(failed)}]"
         out.append(RequirementVerdict(
             id=rid, level=req.level, area=req.area, title=req.title, verdict=verdict,
             tests=[r.nodeid for r in mine], reason=reason,
             measurements=[m for r in mine for m in r.measurements],
             evidence=sorted({e for r in mine for e in r.evidence}),
+            variants=variants, variants_not_run=not_run,
         ))
     return out
 

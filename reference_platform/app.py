@@ -224,7 +224,9 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
         reverifier = Reverifier(service)
         if settings.fault("events-at-reverification"):
             reverifier.apply_deferred = events.apply_deferred
-        workers = Workers(service, reverifier, events, poll=settings.poll,
+        # push-disables-polling: with both routes on, the change feed is never polled.
+        poll = settings.poll and not (settings.push and settings.fault("push-disables-polling"))
+        workers = Workers(service, reverifier, events, poll=poll,
                           reverify=not settings.fault("no-reverification"))
         state.update(store=store, service=service, events=events, gate=NotificationGate(settings, store))
         workers.start()

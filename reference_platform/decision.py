@@ -51,6 +51,9 @@ class Checks:
     normalise: bool = True           # off: no-normalisation
     overblock: bool = False          # on: overblock
     restore: bool = True             # off: no-restore
+    brand_width: bool = True         # off: brand-full-width (brands compared without full-width folding)
+    self_declaration_anywhere: bool = False  # on: self-declaration-anywhere
+    restore_any: bool = False        # on: restore-any-takedown
 
     @classmethod
     def from_faults(cls, faults: frozenset[str]) -> Checks:
@@ -65,6 +68,9 @@ class Checks:
             normalise="no-normalisation" not in faults,
             overblock="overblock" in faults,
             restore="no-restore" not in faults,
+            brand_width="brand-full-width" not in faults,
+            self_declaration_anywhere="self-declaration-anywhere" in faults,
+            restore_any="restore-any-takedown" in faults,
         )
 
 
@@ -109,7 +115,8 @@ def before_query(sub: Submission, *, self_declaration: bool, checks: Checks) -> 
         if checks.overblock:
             return PreQuery(Basis.NONE, Verdict(False, Codes.NO_CERTIFICATE), None)
         return PreQuery(Basis.OUT_OF_CATALOGUE, ON_SALE, None)
-    if self_declaration and sub.category.scheme == SELF_DECLARATION_SCHEME and not is_blank(sub.self_declaration_no):
+    self_declared = sub.category.scheme == SELF_DECLARATION_SCHEME or checks.self_declaration_anywhere
+    if self_declaration and self_declared and not is_blank(sub.self_declaration_no):
         return PreQuery(Basis.SELF_DECLARATION, ON_SALE, None)
     if check is NumberCheck.MISSING:
         return PreQuery(Basis.NONE, Verdict(False, Codes.NO_CERTIFICATE), None)
@@ -153,7 +160,7 @@ def after_answer(sub: Submission, code: str, certificate: dict[str, Any] | None,
         return Verdict(False, Codes.PRODUCT_MISMATCH)
     if checks.model and not model_covered(sub.model, certificate.get("models") or []):
         return Verdict(False, Codes.MODEL_NOT_COVERED)
-    if checks.holder and not holder_matches(sub.brand, sub.manufacturer, certificate):
+    if checks.holder and not holder_matches(sub.brand, sub.manufacturer, certificate, brand_width=checks.brand_width):
         return Verdict(False, Codes.HOLDER_MISMATCH)
     return ON_SALE
 
@@ -163,9 +170,11 @@ def model_covered(model: str | None, models: list[str]) -> bool:
     return bool(key) and any(key == name_key(m) for m in models if isinstance(m, str))
 
 
-def holder_matches(brand: str | None, manufacturer: str | None, certificate: dict[str, Any]) -> bool:
-    """VER-08: the brand is the certificate's brand, or the manufacturer is one of its enterprises."""
-    if names_match(brand, certificate.get("brand")):
+def holder_matches(brand: str | None, manufacturer: str | None, certificate: dict[str, Any], *,
+                   brand_width: bool = True) -> bool:
+    """VER-08: the brand is the certificate's brand, or the manufacturer is one of its enterprises.
+    ``brand_width=False`` is the brand-full-width fault: brands compared without full-width folding."""
+    if names_match(brand, certificate.get("brand"), fold_width=brand_width):
         return True
     return any(names_match(manufacturer, certificate.get(f)) for f in ("applicant", "manufacturer", "factory"))
 
@@ -200,7 +209,8 @@ def event_effect(status: str, state: str, reason: str | None, *, expired_now: bo
         return None
     if state != Codes.TAKEN_DOWN:
         return None
-    if reason in terms.restorable_reasons:
+    # restore-any-takedown: every status reason taken for a lifted suspension.
+    if reason in (terms.status_reasons if checks.restore_any else terms.restorable_reasons):
         if expired_now:
             return Effect(Codes.TAKEN_DOWN, Codes.CERT_EXPIRED)
         if not checks.restore:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import clock
 from .config import Codes, Schemas, Terminology
 from .decision import Basis, event_effect, expired
+from .normalise import certificate_number
 from .store import Listing
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class EventApplier:
         self.defer_to_reverification = settings.fault("events-at-reverification")
         self._deferred: dict[str, list[tuple[dict[str, Any], int]]] = {}
         self.ignore_unknown = settings.fault("ignore-unknown-status-event")
+        self.ignore_expired = settings.fault("ignore-expired-event")
+        self.touch_out_of_catalogue = settings.fault("events-touch-out-of-catalogue")
 
     def apply(self, event: dict[str, Any], source: str) -> str:
         """Apply one checked event: 'applied', 'duplicate', 'stale', or 'accepted' (acted on later, or not)."""
@@ -144,9 +147,15 @@ class EventApplier:
         today = service.today()
         known = status in service.terms.statuses
         taken_down: list[tuple[Listing, str | None]] = []
+        if self.ignore_expired and service.terms.reason_for_status.get(status) == Codes.CERT_EXPIRED:
+            return  # the ignore-expired-event fault: expiry left to the dates
         # Only listings verified on this certificate: out-of-catalogue and self-declared listings
         # are never touched by events, even when they carry the number.
-        for listing in self.store.listings_on_certificate(cert_no, Basis.CERTIFICATE.value):
+        affected = self.store.listings_on_certificate(cert_no, Basis.CERTIFICATE.value)
+        if self.touch_out_of_catalogue:  # the events-touch-out-of-catalogue fault
+            affected += [x for x in self.store.listings_with_basis(Basis.OUT_OF_CATALOGUE.value)
+                         if certificate_number(x.certificate_no)[1] == cert_no]
+        for listing in affected:
             changes: dict[str, Any] = {}
             if known and listing.state != Codes.PENDING:
                 changes["cert_status"] = status   # what buyers see next to the number

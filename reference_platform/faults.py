@@ -41,7 +41,7 @@ _ALL = [
        {"VER-05", "TKD-03"}, ["VER", "TKD"]),
     _f("no-model-check", "skips the model-coverage check", {"VER-06"}, ["VER"], {"VER-11", "VER-12"}),
     _f("no-product-check", "skips the product-code check", {"VER-07"}, ["VER"]),
-    _f("no-holder-check", "skips the brand / manufacturer holder check", {"VER-08"}, ["VER"]),
+    _f("no-holder-check", "skips the brand / manufacturer holder check", {"VER-08"}, ["VER"], {"VER-11"}),
     _f("narrow-text-columns", "answers 500 to a new listing with a text field longer than 255 characters, "
        "which the contract allows up to 1,000", {"MSG-05"}, ["MSG"]),
     _f("no-normalisation", "uses the certificate number as pasted, without normalising it", {"MSG-02"}, ["MSG"]),
@@ -91,6 +91,23 @@ _ALL = [
     _f("crash-on-bad-input", "answers 500 to a listing body that is not JSON", {"SEC-03"}, ["SEC"]),
     _f("no-disposition-report", "reports no dispositions to the regulator", {"RPT-01", "RPT-02"}, ["RPT"]),
     _f("duplicate-disposition", "reports every disposition twice, under two dispositionIds", {"RPT-02"}, ["RPT"]),
+    # Edge faults (issue 13): each breaks one variant of specs/variants.yaml and leaves the main path right.
+    _f("brand-full-width", "compares brands without folding full-width forms (models and company names are "
+       "normalised)", {"VER-08"}, ["VER"]),
+    _f("events-touch-out-of-catalogue", "applies status-change events to out-of-catalogue listings that carry the "
+       "certificate's number", {"VER-09"}, ["VER"]),
+    _f("self-declaration-anywhere", "accepts a self-declaration reference in place of a certificate for any "
+       "catalogue product", {"VER-10"}, ["VER"]),
+    _f("reverify-expiry-off-by-one", "re-verification counts a certificate as expired on its expiry date itself "
+       "(the decision at listing is right)", {"TKD-03"}, ["TKD"]),
+    _f("ignore-expired-event", "ignores status-change events whose status is EXPIRED, leaving expiry to the dates",
+       {"TKD-01", "TKD-02"}, ["TKD"]),
+    # Its self-check runs ICS only: with the feed unpolled, a full run also fails TKD-02, and this
+    # platform's push path alone may miss TKD-06's bulk deadline on a loaded machine.
+    _f("push-disables-polling", "declares push and change-feed polling but, with push on, never polls the feed "
+       "(a feed-only platform would poll)", {"ICS-02"}, ["ICS"]),
+    _f("restore-any-takedown", "a VALID event restores listings taken down for any certificate status (revoked, "
+       "cancelled, expired), not only for a suspension", {"TKD-05"}, ["TKD"]),
     # Load-phase faults misbehave only above LOAD_RATE_PER_SECOND test-control requests/s, which the
     # functional suite's tests of other areas never need; the load self-check runs them (AVL only).
     # A platform failing 5 % of requests all the time also fails them while the regulator flaps: AVL-04.

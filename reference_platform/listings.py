@@ -225,10 +225,12 @@ class ListingService:
         return state[2] if state else 0
 
     def verdict(self, listing: Listing, answer: Answer, mark: int,
-                 event_state: tuple[int, str, int] | None) -> tuple[Verdict, dict[str, Any] | None]:
+                 event_state: tuple[int, str, int] | None, *, today: date | None = None
+                 ) -> tuple[Verdict, dict[str, Any] | None]:
         """The decision from an answer, with any event applied since the request was sent winning over it.
 
-        ``event_state`` is the certificate's last applied event (sequence, status, mark), if any.
+        ``event_state`` is the certificate's last applied event (sequence, status, mark), if any;
+        ``today`` the day to judge expiry by (default: today in the platform's time zone).
         """
         if answer.kind is AnswerKind.UNAVAILABLE:
             return UNDECIDED, None
@@ -238,7 +240,7 @@ class ListingService:
         decided_on = certificate
         if self.wrong_under_load and certificate is not None and METER.busy():
             decided_on = {**certificate, "status": self.terms.valid_status}   # the fault: status ignored
-        return after_answer(self.submission(listing), answer.code, decided_on, self.today(), self.terms,
+        return after_answer(self.submission(listing), answer.code, decided_on, today or self.today(), self.terms,
                             self.checks), certificate
 
     def _conclude_pending(self, listing_id: str, version: int, answer: Answer, mark: int) -> None:

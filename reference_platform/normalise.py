@@ -50,7 +50,14 @@ def name_key(text: str | None) -> str:
     return compact(text).casefold()
 
 
-def names_match(listing_value: str | None, certificate_value: str | None) -> bool:
+def names_match(listing_value: str | None, certificate_value: str | None, *, fold_width: bool = True) -> bool:
+    """``fold_width=False`` (a fault switch) compares without full-width folding, all else the same."""
+    if not fold_width:
+        def key_of(text: str | None) -> str:
+            return text.translate(_DROP).casefold() if text else ""
+
+        bare = key_of(listing_value)
+        return bool(bare) and bare == key_of(certificate_value)
     key = name_key(listing_value)
     return bool(key) and key == name_key(certificate_value)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 
 from . import backoff, clock
@@ -53,6 +54,12 @@ class Reverifier:
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}                      # time.monotonic()
         self.retry_cap = self.interval * AGE_FRACTION
+        # reverify-expiry-off-by-one: judging a day ahead counts the expiry date itself as expired.
+        self.day_ahead = settings.fault("reverify-expiry-off-by-one")
+
+    def _today(self) -> date:
+        today = self.service.today()
+        return today + timedelta(days=1) if self.day_ahead else today
 
     async def run_due(self, page: int = 200) -> int:
         """Re-verify every due certificate; returns how many were tried.
@@ -139,11 +146,11 @@ class Reverifier:
             # Changed meanwhile, or no usable answer: an outage leaves a listing on sale (RES-02).
             service.record(listing, answer, listing.state, listing.reason_code)
             return
-        verdict, certificate = service.verdict(listing, answer, mark, event_state)
+        verdict, certificate = service.verdict(listing, answer, mark, event_state, today=self._today())
         if self.ignores_status_changes and listing.state == Codes.ON_SALE \
                 and verdict.reason in service.terms.status_reasons:
             certificate = {**(certificate or {}), "status": service.terms.valid_status}
-            verdict = after_answer(service.submission(listing), answer.code, certificate, service.today(),
+            verdict = after_answer(service.submission(listing), answer.code, certificate, self._today(),
                                    service.terms, service.checks)
         stamp = clock.rfc3339()
         changes: dict[str, Any] = {}

@@ -257,6 +257,10 @@ class Store:
         rows = self._all(f"{_LISTING_SELECT} WHERE cert_no = ? AND basis = ?", (cert_no, basis))
         return [Listing(*r) for r in rows]
 
+    def listings_with_basis(self, basis: str) -> list[Listing]:
+        """Every listing with one basis (the events-touch-out-of-catalogue fault scans them)."""
+        return [Listing(*r) for r in self._all(f"{_LISTING_SELECT} WHERE basis = ?", (basis,))]
+
     def merchant_listings(self, merchant_id: str, state: str) -> list[Listing]:
         rows = self._all(f"{_LISTING_SELECT} WHERE merchant_id = ? AND state = ?", (merchant_id, state))
         return [Listing(*r) for r in rows]

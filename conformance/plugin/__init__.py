@@ -8,7 +8,7 @@ where it has work.
   (the controller);
 - :mod:`~conformance.plugin.session` — the simulator and the report when pytest is run directly;
 - :mod:`~conformance.plugin.fixtures` — ``ccc``, ``sim``, ``platform``, ``notifier``, ``data``, ``measure``;
-- markers ``requirement(*ids)``, ``capability(name)``, ``exclusive``.
+- markers ``requirement(*ids)``, ``variant(*ids, param=)``, ``capability(name)``, ``exclusive``.
 
 The plugin is inert in a pytest run that collects no test carrying the requirement marker.
 """
@@ -37,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): the requirement IDs a conformance test verifies")
     config.addinivalue_line("markers", "capability(name): the ICS capability a conformance test needs")
     config.addinivalue_line("markers", "exclusive: a heavy test (bulk, load) that runs with no other test in flight")
+    config.addinivalue_line("markers", "variant(*ids, param=None): the variants (specs/variants.yaml) a test covers")
     options = config.stash[OPTIONS] = Options.of(config)
     pm = config.pluginmanager
     pm.register(ConformanceCollection(options), "ccc-collection")

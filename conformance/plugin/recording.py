@@ -13,6 +13,7 @@ from conformance.platform_client import WaitClock
 from conformance.plugin.classify import PhaseOutcome, classify, combine
 from conformance.plugin.options import Options
 from conformance.plugin.teststate import TEST_STATE, write_test_evidence
+from conformance.variants import of_item as variant_ids_of
 from conformance.verdicts import TestResult
 
 RESULT_ATTR = "ccc_result"
@@ -57,7 +58,8 @@ class VerdictRecorder:
                             duration_seconds=time.monotonic() - item.stash.get(_STARTED, time.monotonic()),
                             message=outcome.message, expected=_jsonable(outcome.expected),
                             observed=_jsonable(outcome.observed),
-                            measurements=state.measurements if state is not None else [], evidence=evidence)
+                            measurements=state.measurements if state is not None else [], evidence=evidence,
+                            variants=variant_ids_of(item))
         # What a test saw may quote a secret (a request echoed back): redact before it leaves the worker.
         out = state.log.redactor.any(result.as_json()) if state is not None else result.as_json()
         out["waitedSeconds"] = round(WaitClock.take(), 3)  # polling the platform for a state (benchmarks/)

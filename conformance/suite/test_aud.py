@@ -82,6 +82,9 @@ def _answered_outcome(capture: dict[str, Any]) -> str | None:
 
 @pytest.mark.requirement("AUD-01")
 @pytest.mark.parametrize("case", ["valid", "revoked", "not-found"])
+@pytest.mark.variant("AUD-01/v1", param="valid")
+@pytest.mark.variant("AUD-01/v2", param="revoked")
+@pytest.mark.variant("AUD-01/v3", param="not-found")
 def test_every_verification_is_recorded(case: str, platform: PlatformClient, data: DataFactory, sim: Any,
                                         ccc: RunContext) -> None:
     category = data.category()
@@ -115,6 +118,7 @@ def test_every_verification_is_recorded(case: str, platform: PlatformClient, dat
 
 
 @pytest.mark.requirement("AUD-01")
+@pytest.mark.variant("AUD-01/v4")
 def test_failed_query_attempt_is_recorded_as_unavailable(platform: PlatformClient, data: DataFactory, sim: Any,
                                                          ccc: RunContext) -> None:
     category = data.category()
@@ -149,6 +153,7 @@ def test_failed_query_attempt_is_recorded_as_unavailable(platform: PlatformClien
 
 
 @pytest.mark.requirement("AUD-03")
+@pytest.mark.variant("AUD-03/v1", "AUD-03/v2")
 def test_records_are_append_only_across_a_takedown(platform: PlatformClient, data: DataFactory, sim: Any,
                                                    ccc: RunContext) -> None:
     category = data.category()

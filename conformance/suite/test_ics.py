@@ -54,6 +54,7 @@ def test_ics_declared_retention_is_at_least_the_minimum(ccc: RunContext) -> None
 # -- ICS-02: declared vs observed ---------------------------------------------------------------------
 @pytest.mark.requirement("ICS-02")
 @pytest.mark.capability("statusPush")
+@pytest.mark.variant("ICS-02/v1")
 def test_declared_push_endpoint_accepts_a_signed_event(notifier: Notifier, data: DataFactory, sim: Any) -> None:
     # An event about a certificate no listing uses: it must be accepted (2xx) and can change nothing.
     number = unknown_certificate_no(sim, data.category()["productCode"])
@@ -66,6 +67,7 @@ def test_declared_push_endpoint_accepts_a_signed_event(notifier: Notifier, data:
 
 
 @pytest.mark.requirement("ICS-02")
+@pytest.mark.variant("ICS-02/v2", "ICS-02/v5")
 def test_bearer_token_declaration_matches_behaviour(platform: PlatformClient, ccc: RunContext) -> None:
     request = platform.http.build_request("GET", "/health")
     request.headers.pop("Authorization", None)
@@ -80,6 +82,7 @@ def test_bearer_token_declaration_matches_behaviour(platform: PlatformClient, cc
 
 @pytest.mark.requirement("ICS-02")
 @pytest.mark.capability("consumerView")
+@pytest.mark.variant("ICS-02/v3")
 def test_declared_consumer_view_is_served(platform: PlatformClient, data: DataFactory) -> None:
     category = data.out_of_catalogue()
     listing = data.remember_listing(platform.create_listing(data.listing(None, category)))
@@ -91,6 +94,7 @@ def test_declared_consumer_view_is_served(platform: PlatformClient, data: DataFa
 
 @pytest.mark.requirement("ICS-02")
 @pytest.mark.capability("changeFeedPolling")
+@pytest.mark.variant("ICS-02/v4")
 def test_declared_change_feed_is_polled(sim: Any, ccc: RunContext) -> None:
     # Polls carry no merchant: any poll by this platform after the latest one seen so far shows it polls.
     window = 2 * float(ccc.timing["pollIntervalSeconds"]) + float(S.param("measurementToleranceSeconds"))

@@ -89,6 +89,7 @@ def _request_problems(cap: dict[str, Any], sent: dict[str, dict[str, Any]], cate
 
 
 @pytest.mark.requirement("MSG-01")
+@pytest.mark.variant("MSG-01/v1", "MSG-01/v2", "MSG-01/v3")
 def test_verification_requests_match_their_schema(platform: PlatformClient, data: DataFactory, sim: Any,
                                                   ccc: RunContext) -> None:
     merchant = data.merchant()
@@ -120,6 +121,9 @@ def test_verification_requests_match_their_schema(platform: PlatformClient, data
 # -- MSG-02 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("MSG-02")
 @pytest.mark.parametrize("form", ["spaces", "full-width-digits", "hyphens"])
+@pytest.mark.variant("MSG-02/v1", param="spaces")
+@pytest.mark.variant("MSG-02/v2", param="full-width-digits")
+@pytest.mark.variant("MSG-02/v3", param="hyphens")
 def test_pasted_number_is_sent_normalised(form: str, platform: PlatformClient, data: DataFactory, sim: Any,
                                           ccc: RunContext) -> None:
     category = data.category()
@@ -150,6 +154,11 @@ def _not_sixteen_digits(number: str) -> dict[str, str]:
 @pytest.mark.requirement("MSG-02")
 @pytest.mark.parametrize("form", ["fifteen-digits", "seventeen-digits", "pasted-url", "letter-inside",
                                   "arabic-indic-digits"])
+@pytest.mark.variant("MSG-02/v4", param="fifteen-digits")
+@pytest.mark.variant("MSG-02/v5", param="seventeen-digits")
+@pytest.mark.variant("MSG-02/v6", param="pasted-url")
+@pytest.mark.variant("MSG-02/v7", param="letter-inside")
+@pytest.mark.variant("MSG-02/v8", param="arabic-indic-digits")
 def test_number_not_sixteen_digits_is_intercepted_without_query(form: str, platform: PlatformClient,
                                                                 data: DataFactory, sim: Any,
                                                                 ccc: RunContext) -> None:
@@ -202,6 +211,7 @@ def _signature_problems(cap: dict[str, Any], ccc: RunContext) -> list[str]:
 
 
 @pytest.mark.requirement("MSG-03")
+@pytest.mark.variant("MSG-03/v1", "MSG-03/v2", "MSG-03/v3")
 def test_regulator_calls_are_signed_and_keep_the_secret_out_of_urls(platform: PlatformClient, data: DataFactory,
                                                                      sim: Any, ccc: RunContext) -> None:
     merchant = data.merchant()
@@ -236,6 +246,7 @@ def test_regulator_calls_are_signed_and_keep_the_secret_out_of_urls(platform: Pl
 # -- MSG-04 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("MSG-04")
 @pytest.mark.capability("dispositionReporting")
+@pytest.mark.variant("MSG-04/v1", "MSG-04/v2", "MSG-04/v3")
 def test_disposition_reports_match_their_schema(platform: PlatformClient, data: DataFactory, sim: Any,
                                                 ccc: RunContext) -> None:
     merchant = data.merchant()
@@ -318,6 +329,7 @@ class _Conformance:
 
 
 @pytest.mark.requirement("MSG-05")
+@pytest.mark.variant("MSG-05/v1", "MSG-05/v2")
 def test_test_control_interface_answers_as_documented(platform: PlatformClient, data: DataFactory,
                                                       ccc: RunContext) -> None:
     c = _Conformance()
@@ -404,6 +416,7 @@ _EXAMPLES_PER_OPERATION = 20
 
 
 @pytest.mark.requirement("MSG-05")
+@pytest.mark.variant("MSG-05/v3")
 def test_test_control_interface_conforms_under_generated_requests(platform: PlatformClient, data: DataFactory,
                                                                   ccc: RunContext, measure: Any) -> None:
     import requests

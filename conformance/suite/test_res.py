@@ -119,6 +119,7 @@ def _new_listings_stay_provisional(ccc: RunContext, sim: Any, platform: Platform
 
 
 @pytest.mark.requirement("RES-01")
+@pytest.mark.variant("RES-01/v1", "RES-01/v2", "RES-01/v3")
 def test_res01_outage_keeps_new_listings_off_sale_and_recovery_decides_them(ccc: RunContext, sim: Any,
                                                                           platform: PlatformClient,
                                                                           data: DataFactory, measure: Any) -> None:
@@ -131,6 +132,7 @@ def test_res01_outage_keeps_new_listings_off_sale_and_recovery_decides_them(ccc:
 
 
 @pytest.mark.requirement("RES-03")
+@pytest.mark.variant("RES-03/v1", "RES-03/v2", "RES-03/v3", "RES-03/v4")
 def test_res03_unusable_answers_are_unavailable_never_valid(ccc: RunContext, sim: Any, platform: PlatformClient,
                                                             data: DataFactory, measure: Any) -> None:
     # Every way the answer schema (and the Clarifications) say an answer is unusable, derived from the
@@ -144,6 +146,7 @@ def test_res03_unusable_answers_are_unavailable_never_valid(ccc: RunContext, sim
 
 
 @pytest.mark.requirement("RES-02")
+@pytest.mark.variant("RES-02/v1", "RES-02/v2", "RES-02/v3")
 def test_res02_outage_during_reverification_takes_no_valid_listing_off_sale(ccc: RunContext, sim: Any,
                                                                           platform: PlatformClient,
                                                                           data: DataFactory, measure: Any) -> None:
@@ -382,6 +385,7 @@ def _res04_stays_within_rate_limit(ccc: RunContext, sim: Any, platform: Platform
 
 
 @pytest.mark.requirement("RES-04")
+@pytest.mark.variant("RES-04/v1", "RES-04/v2", "RES-04/v3", "RES-04/v4")
 def test_res04_backoff_retry_after_and_rate_limit(ccc: RunContext, sim: Any, platform: PlatformClient,
                                                   data: DataFactory, measure: Any) -> None:
     # One test, its parts in sequence: a 429 pauses all of the platform's calls for its Retry-After
@@ -410,6 +414,7 @@ def test_res04_backoff_retry_after_and_rate_limit(ccc: RunContext, sim: Any, pla
 
 
 @pytest.mark.requirement("RES-05")
+@pytest.mark.variant("RES-05/v1", "RES-05/v2")
 def test_res05_unknown_status_fails_closed(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
                                           measure: Any) -> None:
     # Two situations, run at the same time so their waits overlap: a new listing meets an unknown

@@ -84,6 +84,7 @@ def _await_reports(sim: Any, merchants: list[str], done: Callable[[list[dict[str
 
 
 @pytest.mark.requirement("RPT-01")
+@pytest.mark.variant("RPT-01/v1", "RPT-01/v2", "RPT-01/v3", "RPT-01/v4")
 def test_rpt01_interceptions_and_takedowns_reported_in_time(ccc: RunContext, sim: Any, platform: PlatformClient,
                                                             data: DataFactory, measure: Any) -> None:
     route = status_change_route(ccc)
@@ -237,6 +238,7 @@ def _one_to_one(reports: list[dict[str, Any]], recorder: ListingHistoryRecorder,
 
 
 @pytest.mark.requirement("RPT-02")
+@pytest.mark.variant("RPT-02/v1", "RPT-02/v2", "RPT-02/v3")
 def test_rpt02_reports_match_actions_one_to_one(ccc: RunContext, sim: Any, platform: PlatformClient,
                                                 data: DataFactory, measure: Any) -> None:
     route = status_change_route(ccc)
@@ -312,6 +314,7 @@ def test_rpt02_reports_match_actions_one_to_one(ccc: RunContext, sim: Any, platf
 
 @pytest.mark.requirement("RPT-02")
 @pytest.mark.capability("statusPush")  # redelivery is a push
+@pytest.mark.variant("RPT-02/v4")
 def test_rpt02_redelivered_event_reported_once(ccc: RunContext, sim: Any, platform: PlatformClient,
                                                data: DataFactory) -> None:
     route = status_change_route(ccc, push=True)

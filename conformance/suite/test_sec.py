@@ -75,6 +75,7 @@ def _endpoint_accepts_signed(notifier: Notifier, number: str) -> int:
 
 
 @pytest.mark.requirement("SEC-01")
+@pytest.mark.variant("SEC-01/v1", "SEC-01/v2", "SEC-01/v3", "SEC-01/v4", "SEC-01/v5", "SEC-01/v6", "SEC-01/v7")
 def test_sec01_unsigned_or_badly_signed_notifications_are_refused(ccc: RunContext, platform: PlatformClient,
                                                                   notifier: Notifier, data: DataFactory) -> None:
     listing, number = _listing_on_sale(ccc, platform, data)
@@ -119,6 +120,7 @@ def test_sec01_unsigned_or_badly_signed_notifications_are_refused(ccc: RunContex
 
 
 @pytest.mark.requirement("SEC-02")
+@pytest.mark.variant("SEC-02/v1", "SEC-02/v2", "SEC-02/v3", "SEC-02/v4")
 def test_sec02_replayed_notifications_are_refused(ccc: RunContext, platform: PlatformClient, notifier: Notifier,
                                                   data: DataFactory) -> None:
     listing, number = _listing_on_sale(ccc, platform, data)
@@ -264,6 +266,7 @@ def _unchangeable(view: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.requirement("SEC-03")
+@pytest.mark.variant("SEC-03/v1", "SEC-03/v2", "SEC-03/v3")
 def test_sec03_hostile_input_gets_4xx_and_changes_nothing(ccc: RunContext, platform: PlatformClient,
                                                           data: DataFactory, request: pytest.FixtureRequest,
                                                           measure: Any) -> None:
@@ -297,6 +300,7 @@ def test_sec03_hostile_input_gets_4xx_and_changes_nothing(ccc: RunContext, platf
 
 
 @pytest.mark.requirement("SEC-04")
+@pytest.mark.variant("SEC-04/v1", "SEC-04/v2", "SEC-04/v3")
 def test_sec04_calls_without_the_declared_bearer_token_are_refused(ccc: RunContext,
                                                                    platform: PlatformClient) -> None:
     # A client of its own without the token, recording into the same evidence.

@@ -49,6 +49,7 @@ class _Codes:
 
 
 @pytest.mark.requirement("TERM-01")
+@pytest.mark.variant("TERM-01/v1", "TERM-01/v2", "TERM-01/v3")
 def test_platform_uses_only_the_profiles_code_lists(platform: PlatformClient, data: DataFactory, sim: Any,
                                                      ccc: RunContext) -> None:
     merchant = data.merchant()
@@ -97,6 +98,7 @@ def test_platform_uses_only_the_profiles_code_lists(platform: PlatformClient, da
 
 # -- TERM-02 ----------------------------------------------------------------------------------------
 @pytest.mark.requirement("TERM-02")
+@pytest.mark.variant("TERM-02/v1")
 def test_consumer_view_shows_chinese_label_of_valid_status(platform: PlatformClient, data: DataFactory,
                                                            ccc: RunContext) -> None:
     category = data.category()
@@ -116,6 +118,7 @@ def test_consumer_view_shows_chinese_label_of_valid_status(platform: PlatformCli
 
 
 @pytest.mark.requirement("TERM-02")
+@pytest.mark.variant("TERM-02/v2", "TERM-02/v3")
 def test_consumer_view_label_matches_the_status_it_holds(platform: PlatformClient, data: DataFactory,
                                                          ccc: RunContext) -> None:
     category = data.category()

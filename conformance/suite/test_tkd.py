@@ -152,6 +152,7 @@ def _takedown_by_status_change(ccc: RunContext, sim: Any, platform: PlatformClie
 # collection order, so starting it early keeps one worker from idling at the end of a run.
 @pytest.mark.requirement("TKD-06")
 @pytest.mark.exclusive  # 1,000 listings at once: no other test's deadline should share the platform
+@pytest.mark.variant("TKD-06/v1", "TKD-06/v2", "TKD-06/v3")
 def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: Any, platform: PlatformClient,
                                                          data: DataFactory, measure: Any) -> None:
     # The profile's sizes, never scaled down: a platform that only copes with a handful must not pass.
@@ -240,6 +241,7 @@ def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: A
 
 
 @pytest.mark.requirement("TKD-01")
+@pytest.mark.variant("TKD-01/v1", "TKD-01/v2", "TKD-01/v3", "TKD-01/v5", "TKD-01/v6", "TKD-01/v7")
 def test_tkd01_pushed_status_change_takes_every_affected_listing_down(ccc: RunContext, sim: Any,
                                                                      platform: PlatformClient, data: DataFactory,
                                                                      measure: Any) -> None:
@@ -247,6 +249,7 @@ def test_tkd01_pushed_status_change_takes_every_affected_listing_down(ccc: RunCo
 
 
 @pytest.mark.requirement("TKD-02")
+@pytest.mark.variant("TKD-02/v1", "TKD-02/v2", "TKD-02/v3", "TKD-02/v5", "TKD-02/v6", "TKD-02/v7")
 def test_tkd02_polled_status_change_takes_every_affected_listing_down(ccc: RunContext, sim: Any,
                                                                      platform: PlatformClient, data: DataFactory,
                                                                      measure: Any) -> None:
@@ -257,6 +260,7 @@ def test_tkd02_polled_status_change_takes_every_affected_listing_down(ccc: RunCo
 
 
 @pytest.mark.requirement("TKD-04")
+@pytest.mark.variant("TKD-04/v1", "TKD-04/v2", "TKD-04/v3")
 def test_tkd04_no_collateral_takedown(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
                                       measure: Any) -> None:
     route = status_change_route(ccc)
@@ -298,6 +302,7 @@ def test_tkd04_no_collateral_takedown(ccc: RunContext, sim: Any, platform: Platf
 
 
 @pytest.mark.requirement("TKD-05")
+@pytest.mark.variant("TKD-05/v1")
 def test_tkd05_lifted_suspension_makes_listing_sellable_again(ccc: RunContext, sim: Any, platform: PlatformClient,
                                                               data: DataFactory, measure: Any) -> None:
     route = status_change_route(ccc)
@@ -340,6 +345,7 @@ def test_tkd05_lifted_suspension_makes_listing_sellable_again(ccc: RunContext, s
 
 @pytest.mark.requirement("TKD-07")
 @pytest.mark.capability("statusPush")  # out-of-order delivery is a push phenomenon; the feed is ordered
+@pytest.mark.variant("TKD-07/v1", "TKD-07/v2", "TKD-07/v3")
 def test_tkd07_duplicate_and_out_of_order_events_end_in_newest_state(ccc: RunContext, sim: Any,
                                                                     platform: PlatformClient, data: DataFactory,
                                                                     measure: Any) -> None:
@@ -405,6 +411,7 @@ def test_tkd07_duplicate_and_out_of_order_events_end_in_newest_state(ccc: RunCon
 # which a platform may not manage while it re-verifies TKD-06's thousand listings; last in the module,
 # it rarely runs alongside that set-up.
 @pytest.mark.requirement("TKD-03")
+@pytest.mark.variant("TKD-03/v1", "TKD-03/v3")
 def test_tkd03_expiry_found_by_periodic_reverification(ccc: RunContext, sim: Any, platform: PlatformClient,
                                                        data: DataFactory, measure: Any) -> None:
     interval = float(ccc.timing["reverificationIntervalSeconds"])

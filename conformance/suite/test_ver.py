@@ -64,6 +64,7 @@ def _expect_intercepted(listing: dict[str, Any], obs: Observation, ccc: RunConte
 
 # -- VER-01 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("VER-01")
+@pytest.mark.variant("VER-01/v1")
 def test_valid_covering_certificate_goes_on_sale(platform: PlatformClient, data: DataFactory,
                                                  ccc: RunContext) -> None:
     category = data.category()
@@ -75,6 +76,11 @@ def test_valid_covering_certificate_goes_on_sale(platform: PlatformClient, data:
 
 @pytest.mark.requirement("VER-01")
 @pytest.mark.parametrize("form", list(pasted_certificate_numbers("0" * 16)))
+@pytest.mark.variant("VER-01/v2", param="spaces")
+@pytest.mark.variant("VER-01/v3", param="full-width-digits")
+@pytest.mark.variant("VER-01/v4", param="hyphens")
+@pytest.mark.variant("VER-01/v5", param="ideographic-space-and-tab")
+@pytest.mark.variant("VER-01/v6", param="full-width-with-dashes")
 def test_pasted_certificate_number_is_normalised_and_goes_on_sale(form: str, platform: PlatformClient,
                                                                   data: DataFactory, ccc: RunContext) -> None:
     # Merchants paste numbers with spaces, hyphens and full-width digits; the number is the same.
@@ -88,6 +94,7 @@ def test_pasted_certificate_number_is_normalised_and_goes_on_sale(form: str, pla
 
 
 @pytest.mark.requirement("VER-01")
+@pytest.mark.variant("VER-01/v7")
 def test_certificate_on_its_expiry_date_goes_on_sale(platform: PlatformClient, data: DataFactory,
                                                      ccc: RunContext) -> None:
     # A certificate is valid on its expiry date itself (Clarifications); only the day after is expired.
@@ -105,6 +112,10 @@ _NO_NUMBER = {"omitted": ..., "null": None, "blank": "   ", "ideographic-space":
 
 @pytest.mark.requirement("VER-02")
 @pytest.mark.parametrize("form", list(_NO_NUMBER))
+@pytest.mark.variant("VER-02/v1", param="omitted")
+@pytest.mark.variant("VER-02/v2", param="null")
+@pytest.mark.variant("VER-02/v3", param="blank")
+@pytest.mark.variant("VER-02/v4", param="ideographic-space")
 def test_listing_without_certificate_number_is_intercepted(form: str, platform: PlatformClient,
                                                           data: DataFactory, ccc: RunContext) -> None:
     category = data.category()
@@ -119,6 +130,7 @@ def test_listing_without_certificate_number_is_intercepted(form: str, platform: 
 
 @pytest.mark.requirement("VER-02")
 @pytest.mark.capability("selfDeclaration")
+@pytest.mark.variant("VER-02/v5")
 def test_self_declaration_product_without_reference_is_intercepted(platform: PlatformClient, data: DataFactory,
                                                                   ccc: RunContext) -> None:
     # A self-declaration product still needs its reference: without one it is uncertified goods.
@@ -132,6 +144,7 @@ def test_self_declaration_product_without_reference_is_intercepted(platform: Pla
 
 # -- VER-03 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("VER-03")
+@pytest.mark.variant("VER-03/v1")
 def test_unknown_certificate_is_intercepted(platform: PlatformClient, data: DataFactory, sim: Any,
                                             ccc: RunContext) -> None:
     category = data.category()
@@ -147,6 +160,10 @@ def test_unknown_certificate_is_intercepted(platform: PlatformClient, data: Data
 # -- VER-04 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("VER-04")
 @pytest.mark.parametrize("status", S.invalid_statuses())
+@pytest.mark.variant("VER-04/v1", param="SUSPENDED")
+@pytest.mark.variant("VER-04/v2", param="REVOKED")
+@pytest.mark.variant("VER-04/v3", param="CANCELLED")
+@pytest.mark.variant("VER-04/v4", param="EXPIRED")
 def test_invalid_certificate_status_is_intercepted(status: str, platform: PlatformClient, data: DataFactory,
                                                    ccc: RunContext) -> None:
     category = data.category()
@@ -160,6 +177,7 @@ def test_invalid_certificate_status_is_intercepted(status: str, platform: Platfo
 
 # -- VER-05 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("VER-05")
+@pytest.mark.variant("VER-05/v1", "VER-05/v2")
 def test_certificate_past_expiry_date_is_intercepted_while_registry_says_valid(
         platform: PlatformClient, data: DataFactory, sim: Any, ccc: RunContext) -> None:
     category = data.category()
@@ -184,6 +202,10 @@ def _model_not_covered(cert: dict[str, Any], data: DataFactory) -> dict[str, str
 @pytest.mark.requirement("VER-06")
 @pytest.mark.parametrize("variant", ["other-model", "prefix-of-covered-model", "covered-model-with-suffix",
                                      "no-model"])
+@pytest.mark.variant("VER-06/v1", param="other-model")
+@pytest.mark.variant("VER-06/v2", param="prefix-of-covered-model")
+@pytest.mark.variant("VER-06/v3", param="covered-model-with-suffix")
+@pytest.mark.variant("VER-06/v4", param="no-model")
 def test_model_not_covered_is_intercepted(variant: str, platform: PlatformClient, data: DataFactory,
                                           ccc: RunContext) -> None:
     category = data.category()
@@ -211,6 +233,11 @@ def _covered_model_forms(cert: dict[str, Any]) -> dict[str, str]:
 @pytest.mark.requirement("VER-06")
 @pytest.mark.parametrize("form", ["second-model", "lower-case", "spaces-for-hyphens", "full-width",
                                   "full-width-lower-case-ideographic-spaces"])
+@pytest.mark.variant("VER-06/v5", param="second-model")
+@pytest.mark.variant("VER-06/v6", param="lower-case")
+@pytest.mark.variant("VER-06/v7", param="spaces-for-hyphens")
+@pytest.mark.variant("VER-06/v8", param="full-width")
+@pytest.mark.variant("VER-06/v9", param="full-width-lower-case-ideographic-spaces")
 def test_covered_model_matches_ignoring_case_spaces_and_width(form: str, platform: PlatformClient,
                                                               data: DataFactory, ccc: RunContext) -> None:
     category = data.category()
@@ -223,6 +250,7 @@ def test_covered_model_matches_ignoring_case_spaces_and_width(form: str, platfor
 
 # -- VER-07 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("VER-07")
+@pytest.mark.variant("VER-07/v1")
 def test_certificate_for_another_product_is_intercepted(platform: PlatformClient, data: DataFactory,
                                                         ccc: RunContext) -> None:
     certified = data.category()
@@ -243,6 +271,8 @@ def _holder_certificate(data: DataFactory, category: dict[str, Any]) -> dict[str
 
 @pytest.mark.requirement("VER-08")
 @pytest.mark.parametrize("variant", ["foreign-brand-and-manufacturer", "neither-given"])
+@pytest.mark.variant("VER-08/v1", param="foreign-brand-and-manufacturer")
+@pytest.mark.variant("VER-08/v2", param="neither-given")
 def test_foreign_brand_and_manufacturer_is_intercepted(variant: str, platform: PlatformClient,
                                                        data: DataFactory, ccc: RunContext) -> None:
     category = data.category()
@@ -261,6 +291,10 @@ def test_foreign_brand_and_manufacturer_is_intercepted(variant: str, platform: P
 
 @pytest.mark.requirement("VER-08")
 @pytest.mark.parametrize("holder", ["brand", "applicant", "manufacturer", "factory"])
+@pytest.mark.variant("VER-08/v3", param="brand")
+@pytest.mark.variant("VER-08/v4", param="applicant")
+@pytest.mark.variant("VER-08/v5", param="manufacturer")
+@pytest.mark.variant("VER-08/v6", param="factory")
 def test_one_matching_holder_element_goes_on_sale(holder: str, platform: PlatformClient, data: DataFactory,
                                                   ccc: RunContext) -> None:
     category = data.category()
@@ -282,6 +316,9 @@ def test_one_matching_holder_element_goes_on_sale(holder: str, platform: Platfor
 # -- VER-09 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("VER-09")
 @pytest.mark.parametrize("number", ["none", "revoked-certificate", "malformed"])
+@pytest.mark.variant("VER-09/v1", param="none")
+@pytest.mark.variant("VER-09/v2", param="revoked-certificate")
+@pytest.mark.variant("VER-09/v3", param="malformed")
 def test_out_of_catalogue_listing_goes_on_sale_without_query(number: str, platform: PlatformClient,
                                                              data: DataFactory, sim: Any, ccc: RunContext) -> None:
     category = data.out_of_catalogue()
@@ -302,6 +339,7 @@ def test_out_of_catalogue_listing_goes_on_sale_without_query(number: str, platfo
 
 # -- VER-10 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("VER-10")
+@pytest.mark.variant("VER-10/v1")
 def test_self_declaration_product_with_reference_goes_on_sale(platform: PlatformClient, data: DataFactory,
                                                               ccc: RunContext) -> None:
     category = data.category(scheme="self-declaration")
@@ -325,6 +363,9 @@ def _listing_on_sale(platform: PlatformClient, data: DataFactory, ccc: RunContex
 
 @pytest.mark.requirement("VER-11")
 @pytest.mark.parametrize("edited", ["certificate-number", "model", "category"])
+@pytest.mark.variant("VER-11/v1", param="certificate-number")
+@pytest.mark.variant("VER-11/v2", param="model")
+@pytest.mark.variant("VER-11/v3", param="category")
 def test_edit_of_listing_on_sale_is_verified_again(edited: str, platform: PlatformClient, data: DataFactory,
                                                    ccc: RunContext, sim: Any) -> None:
     category = data.category()
@@ -384,6 +425,9 @@ def test_edit_of_listing_on_sale_is_verified_again(edited: str, platform: Platfo
 # -- VER-12 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("VER-12")
 @pytest.mark.parametrize("cause", ["revoked-certificate", "model-not-covered", "no-certificate"])
+@pytest.mark.variant("VER-12/v1", param="revoked-certificate")
+@pytest.mark.variant("VER-12/v2", param="model-not-covered")
+@pytest.mark.variant("VER-12/v3", param="no-certificate")
 def test_unchanged_resubmission_is_intercepted_again(cause: str, platform: PlatformClient, data: DataFactory,
                                                      ccc: RunContext) -> None:
     category = data.category()

@@ -35,6 +35,7 @@ def _json(r: Any) -> Any:
 
 
 @pytest.mark.requirement("VIS-01")
+@pytest.mark.variant("VIS-01/v1", "VIS-01/v2")
 def test_consumer_view_shows_certificate_label_and_check_time(platform: PlatformClient, data: DataFactory,
                                                               ccc: RunContext) -> None:
     category = data.category()
@@ -76,6 +77,8 @@ def test_consumer_view_shows_certificate_label_and_check_time(platform: Platform
 
 @pytest.mark.requirement("VIS-02")
 @pytest.mark.parametrize("how", ["intercepted", "taken-down"])
+@pytest.mark.variant("VIS-02/v1", param="intercepted")
+@pytest.mark.variant("VIS-02/v2", param="taken-down")
 def test_listing_off_sale_cannot_be_bought(how: str, platform: PlatformClient, data: DataFactory, sim: Any,
                                           ccc: RunContext) -> None:
     category = data.category()

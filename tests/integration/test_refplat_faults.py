@@ -44,6 +44,8 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformPool]:
     # Push only for the fault platforms: fewer feed polls, and the base platform covers polling.
     variants = {"base": Variant(), "base-pause": Variant(mode="push")}
     variants |= {name: Variant(faults=(name,), mode="push") for name in FAULTS}
+    # Needs both routes declared: the fault is about their combination.
+    variants["push-disables-polling"] = Variant(faults=("push-disables-polling",), mode="both")
     with simulator() as sim:
         platforms = PlatformPool(sim, Path(tmp_path_factory.mktemp("refplat-faults")), variants)
         try:
@@ -438,6 +440,67 @@ def test_drop_repeat_events(pool: PlatformPool) -> None:
             pool.sim.remove_fault(fault)
 
 
+# -- edge faults (issue 13): each breaks one variant, the main path stays right ----------------------
+def today_in_shanghai() -> str:
+    return datetime.now(signing.SHANGHAI).date().isoformat()
+
+
+def test_brand_full_width(pool: PlatformPool) -> None:
+    for name, expected in (("base", ("ON_SALE", None)), ("brand-full-width", ("INTERCEPTED", "HOLDER_MISMATCH"))):
+        cert = certificate(pool, brand="Norvik")
+        # Only the brand can match, and only once its full-width form is folded.
+        fields = fridge(cert, brand="Ｎｏｒｖｉｋ", manufacturer="别家电器有限公司")
+        assert outcome(pool[name], **fields) == expected, name
+        assert outcome(pool[name], **fridge(cert, brand="NORVIK", manufacturer="别家电器有限公司")) == ("ON_SALE", None)
+
+
+def test_events_touch_out_of_catalogue(pool: PlatformPool) -> None:
+    for name, expected in (("base", "ON_SALE"), ("events-touch-out-of-catalogue", "TAKEN_DOWN")):
+        platform = pool[name]
+        cert = certificate(pool)
+        book = platform.decided(platform.create(categoryId="books", certificateNo=cert["certificateNo"])["listingId"])
+        assert book["state"] == "ON_SALE", book
+        pool.sim.set_status(cert["certificateNo"], "REVOKED")
+        if expected == "ON_SALE":
+            assert platform.stays(book["listingId"], "ON_SALE", TAKEDOWN)["state"] == "ON_SALE", name
+        else:
+            assert platform.wait_state(book["listingId"], "TAKEN_DOWN", TAKEDOWN)["state"] == "TAKEN_DOWN", name
+
+
+def test_self_declaration_anywhere(pool: PlatformPool) -> None:
+    for name, expected in (("base", ("INTERCEPTED", "NO_CERTIFICATE")), ("self-declaration-anywhere", ("ON_SALE", None))):
+        assert outcome(pool[name], **fridge(None, selfDeclarationNo="SD20250000000001")) == expected, name
+
+
+def test_reverify_expiry_off_by_one(pool: PlatformPool) -> None:
+    for name, expected in (("base", "ON_SALE"), ("reverify-expiry-off-by-one", "TAKEN_DOWN")):
+        platform = pool[name]
+        cert, listing = on_sale(platform, pool)
+        # Valid on its expiry date: only re-verification (the fault's path) sees the change.
+        pool.sim.update_certificate(cert["certificateNo"], expiryDate=today_in_shanghai())
+        seen = platform.stays(listing["listingId"], "ON_SALE", REVERIFY + TAKEDOWN)
+        assert (seen["state"], seen["reasonCode"]) == ((expected, None) if expected == "ON_SALE"
+                                                       else (expected, "CERT_EXPIRED")), name
+
+
+def test_ignore_expired_event(pool: PlatformPool) -> None:
+    for name, expected in (("base", "TAKEN_DOWN"), ("ignore-expired-event", "ON_SALE")):
+        platform = pool[name]
+        cert, listing = on_sale(platform, pool)
+        # Queries fail meanwhile, so only the event can take the listing down.
+        fault = pool.sim.add_fault("http-error", match={"certificateNo": cert["certificateNo"]},
+                                   params={"status": 503}, ttl_seconds=60)
+        try:
+            pool.sim.set_status(cert["certificateNo"], "EXPIRED")
+            if expected == "TAKEN_DOWN":
+                seen = platform.wait_state(listing["listingId"], "TAKEN_DOWN", TAKEDOWN)
+                assert (seen["state"], seen["reasonCode"]) == ("TAKEN_DOWN", "CERT_EXPIRED"), name
+            else:
+                assert platform.stays(listing["listingId"], "ON_SALE", TAKEDOWN)["state"] == "ON_SALE", name
+        finally:
+            pool.sim.remove_fault(fault)
+
+
 def test_events_at_reverification(pool: PlatformPool) -> None:
     for name in ("base", "events-at-reverification"):
         platform = pool[name]
@@ -502,3 +565,34 @@ def test_narrow_text_columns(pool: PlatformPool) -> None:
         response = pool[name].http.post("/listings", json={"merchantId": "m-narrow", "categoryId": "books",
                                                            "title": "长" * 300})
         assert response.status_code == expected, name
+
+
+def test_restore_any_takedown(pool: PlatformPool) -> None:
+    for name, expected in (("base", "TAKEN_DOWN"), ("restore-any-takedown", "ON_SALE")):
+        platform = pool[name]
+        cert, listing = on_sale(platform, pool)
+        pool.sim.set_status(cert["certificateNo"], "REVOKED")
+        assert platform.wait_state(listing["listingId"], "TAKEN_DOWN", TAKEDOWN)["state"] == "TAKEN_DOWN"
+        pool.sim.set_status(cert["certificateNo"], "VALID")
+        if expected == "ON_SALE":
+            assert platform.wait_state(listing["listingId"], "ON_SALE", TAKEDOWN)["state"] == "ON_SALE", name
+        else:
+            assert platform.stays(listing["listingId"], "TAKEN_DOWN", TAKEDOWN)["state"] == "TAKEN_DOWN", name
+
+
+
+def test_push_disables_polling(pool: PlatformPool) -> None:
+    for name, expected in (("base", "TAKEN_DOWN"), ("push-disables-polling", "ON_SALE")):
+        platform = pool[name]
+        cert, listing = on_sale(platform, pool)
+        fault = pool.sim.add_fault("http-error", match={"certificateNo": cert["certificateNo"]},
+                                   params={"status": 503}, ttl_seconds=60)
+        try:
+            pool.sim.set_status(cert["certificateNo"], "REVOKED", push=False)  # only in the change feed
+            window = TAKEDOWN + TIMING["pollIntervalSeconds"] + 1
+            if expected == "TAKEN_DOWN":
+                assert platform.wait_state(listing["listingId"], "TAKEN_DOWN", window)["state"] == "TAKEN_DOWN", name
+            else:
+                assert platform.stays(listing["listingId"], "ON_SALE", window)["state"] == "ON_SALE", name
+        finally:
+            pool.sim.remove_fault(fault)

@@ -136,7 +136,8 @@ def test_requirements_csv(capsys: pytest.CaptureFixture[str], specs: Specs) -> N
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 50
-    assert set(rows[0]) == {"id", "level", "area", "title", "verification", "capability", "coverage", "verifiedBy"}
+    assert set(rows[0]) == {"id", "level", "area", "title", "verification", "capability", "coverage", "verifiedBy",
+                           "variantCoverage"}
     assert {r["id"] for r in rows} == set(specs.requirements)
 
 
