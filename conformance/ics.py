@@ -46,7 +46,7 @@ class IcsError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class RequirementVerdict:
+class StaticVerdict:
     """The verdict of one requirement from the static review, with every reason behind it."""
 
     requirement: str
@@ -92,7 +92,7 @@ def _codes() -> Any:
     return codes()
 
 
-def passed(verdict: RequirementVerdict) -> bool:
+def passed(verdict: StaticVerdict) -> bool:
     return verdict.verdict == _codes().PASS
 
 
@@ -101,7 +101,7 @@ def passed(verdict: RequirementVerdict) -> bool:
 EXIT_PASSED, EXIT_FAILED, EXIT_UNJUDGED = 0, 1, 2
 
 
-def outcome(verdicts: list[RequirementVerdict], file: str | Path) -> tuple[str, int]:
+def outcome(verdicts: list[StaticVerdict], file: str | Path) -> tuple[str, int]:
     """The closing line of ``ics validate`` and its exit code: 0 when every requirement passed, 1 when
     any FAILed, 2 when none FAILed but some could not be judged (INCONCLUSIVE)."""
     c = _codes()
@@ -221,12 +221,12 @@ def _pixit_errors(s: Specs, doc: dict[str, Any]) -> list[str]:
 
 
 # -- static review ------------------------------------------------------------------------------
-def review_file(path: str | Path, specs: Specs | None = None) -> list[RequirementVerdict]:
+def review_file(path: str | Path, specs: Specs | None = None) -> list[StaticVerdict]:
     """Load and review an ICS file (IcsError when it cannot be read as a YAML mapping)."""
     return review(load_ics(path), specs)
 
 
-def review(doc: Mapping[str, Any], specs: Specs | None = None) -> list[RequirementVerdict]:
+def review(doc: Mapping[str, Any], specs: Specs | None = None) -> list[StaticVerdict]:
     """One verdict each for ICS-01, TERM-03 and AUD-02, in that order."""
     s = specs or specs_mod.load()
     for rid in STATIC_REQUIREMENTS:
@@ -243,7 +243,7 @@ def _title(key: str) -> str:
     return key[:1].upper() + key[1:]
 
 
-def _review_ics(s: Specs, doc: Mapping[str, Any]) -> RequirementVerdict:
+def _review_ics(s: Specs, doc: Mapping[str, Any]) -> StaticVerdict:
     pass_, fail = _codes().PASS, _codes().FAIL
     endpoints = doc.get("endpoints") if isinstance(doc.get("endpoints"), dict) else {}
     capabilities = doc.get("capabilities") if isinstance(doc.get("capabilities"), dict) else {}
@@ -297,34 +297,34 @@ def _review_ics(s: Specs, doc: Mapping[str, Any]) -> RequirementVerdict:
                                f"(first at /categoryMapping/{first[cid]})")
             else:
                 first[cid] = i
-    return RequirementVerdict(ICS_VALID, fail if reasons else pass_, reasons)
+    return StaticVerdict(ICS_VALID, fail if reasons else pass_, reasons)
 
 
-def _review_mapping(s: Specs, doc: Mapping[str, Any]) -> RequirementVerdict:
+def _review_mapping(s: Specs, doc: Mapping[str, Any]) -> StaticVerdict:
     """TERM-03: every mapped product code is one the catalogue can vouch for (conformance.catalogue_review):
     FAIL when one cannot be right, else INCONCLUSIVE when one is beyond what the catalogue file knows."""
     c = _codes()
     mapping = doc.get("categoryMapping")
     if not isinstance(mapping, list):
-        return RequirementVerdict(CATEGORY_MAPPING, c.INCONCLUSIVE,
+        return StaticVerdict(CATEGORY_MAPPING, c.INCONCLUSIVE,
                                   ["/categoryMapping: missing or not a list, nothing to review (see ICS-01)"])
     found = review_mapping(s, mapping)
     if found.failures:
-        return RequirementVerdict(CATEGORY_MAPPING, c.FAIL, found.failures, found.unjudged)
+        return StaticVerdict(CATEGORY_MAPPING, c.FAIL, found.failures, found.unjudged)
     if found.unjudged:
-        return RequirementVerdict(CATEGORY_MAPPING, c.INCONCLUSIVE, found.unjudged)
-    return RequirementVerdict(CATEGORY_MAPPING, c.PASS, [])
+        return StaticVerdict(CATEGORY_MAPPING, c.INCONCLUSIVE, found.unjudged)
+    return StaticVerdict(CATEGORY_MAPPING, c.PASS, [])
 
 
-def _review_retention(s: Specs, doc: Mapping[str, Any]) -> RequirementVerdict:
+def _review_retention(s: Specs, doc: Mapping[str, Any]) -> StaticVerdict:
     minimum = s.param("retentionMinYears")
     retention = doc.get("retention")
     years = retention.get("verificationRecordYears") if isinstance(retention, dict) else None
     if not _number(years):
-        return RequirementVerdict(RETENTION, _codes().INCONCLUSIVE,
+        return StaticVerdict(RETENTION, _codes().INCONCLUSIVE,
                                   ["/retention/verificationRecordYears: missing or not a number (see ICS-01)"])
     if years < minimum:
-        return RequirementVerdict(RETENTION, _codes().FAIL, [
+        return StaticVerdict(RETENTION, _codes().FAIL, [
             f"/retention/verificationRecordYears: {years:g} {'year' if years == 1 else 'years'} is below the "
             f"minimum of {minimum:g} years (retentionMinYears, E-Commerce Law Art. 31)"])
-    return RequirementVerdict(RETENTION, _codes().PASS, [])
+    return StaticVerdict(RETENTION, _codes().PASS, [])

@@ -25,6 +25,7 @@ from conformance import signing, specs
 from conformance.checks import precondition
 from conformance.context import RunContext
 from conformance.platform_client import Observation, PlatformClient, UnexpectedAnswer, WaitClock, wait_until
+from conformance.simulator.control import SimulatorControl
 from conformance.testdata import DataFactory
 
 
@@ -67,7 +68,7 @@ def off_sale_states() -> tuple[str, str]:
 
 
 # -- the simulator's captures ------------------------------------------------------------------------
-def verification_captures_for(sim: Any, merchant_id: str, listing_id: str | None = None) -> list[dict[str, Any]]:
+def verification_captures_for(sim: SimulatorControl, merchant_id: str, listing_id: str | None = None) -> list[dict[str, Any]]:
     """Verification requests the simulator received about one merchant (and listing), oldest first."""
     caps = sim.captures(route="verifications", match={"merchantId": merchant_id})
     if listing_id is not None:
@@ -75,7 +76,7 @@ def verification_captures_for(sim: Any, merchant_id: str, listing_id: str | None
     return caps
 
 
-def await_simulator_captures(sim: Any, route: str, match: dict[str, str], timeout: float,
+def await_simulator_captures(sim: SimulatorControl, route: str, match: dict[str, str], timeout: float,
                              enough: Any = bool) -> Observation:
     """Poll the simulator's captures of one route matching ``match`` until ``enough(captures)`` holds."""
     return wait_until(lambda: sim.captures(route=route, match=match), enough, timeout)
@@ -100,7 +101,7 @@ def pasted_certificate_numbers(number: str) -> dict[str, str]:
     }
 
 
-def unknown_certificate_no(sim: Any, product_code: str) -> str:
+def unknown_certificate_no(sim: SimulatorControl, product_code: str) -> str:
     """A well-formed 16-digit number that the simulator's registry does not hold (for CERT_NOT_FOUND).
 
     The year is long before any certificate still in the registry (5-year validity), the body is CQC
@@ -297,7 +298,7 @@ def issue_certificates_concurrently(data: DataFactory, category: dict[str, Any],
 
 
 @contextmanager
-def scoped_simulator_fault(sim: Any, kind: str, *, match: dict[str, str], route: str = "verifications",
+def scoped_simulator_fault(sim: SimulatorControl, kind: str, *, match: dict[str, str], route: str = "verifications",
                            params: dict[str, Any] | None = None,
                            safety_ttl_seconds: float = 300.0) -> Iterator[str]:
     """A simulator fault confined to this test's own data (``match`` is required: other tests share the
@@ -353,7 +354,7 @@ def normalised_certificate_text(raw: str | None) -> str | None:
                    if not ch.isspace() and unicodedata.category(ch) != "Pd" and ch not in "\u2212\u00ad")
 
 
-def take_down_by_status_change(platform: PlatformClient, sim: Any, ccc: RunContext, listing_id: str,
+def take_down_by_status_change(platform: PlatformClient, sim: SimulatorControl, ccc: RunContext, listing_id: str,
                                certificate_no: str, status: str, reason: str = "conformance test") -> Observation:
     """Change the certificate's status at the regulator (the way the ICS says changes reach the platform:
     ``status_change_route``) and wait until the listing is TAKEN_DOWN. For tests whose requirement is not

@@ -33,6 +33,7 @@ from conformance import specs
 from conformance.checks import expect, inconclusive
 from conformance.context import RunContext
 from conformance.platform_client import wait_until
+from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import disposition_brief, received_epoch
 
 S = specs.load()
@@ -40,12 +41,12 @@ V = S.vocab
 TOLERANCE = float(S.param("measurementToleranceSeconds"))
 
 
-def query_epochs(sim: Any, match: dict[str, str]) -> list[float]:
+def query_epochs(sim: SimulatorControl, match: dict[str, str]) -> list[float]:
     """When the simulator received each verification request matching ``match`` (epoch seconds, sorted)."""
     return sorted(t for c in sim.captures(route="verifications", match=match) if (t := received_epoch(c)) is not None)
 
 
-def after_next_query(sim: Any, match: dict[str, str], timeout: float) -> float | None:
+def after_next_query(sim: SimulatorControl, match: dict[str, str], timeout: float) -> float | None:
     """Wait, at most ``timeout`` seconds, for the platform's next verification request matching ``match``
     (normally a periodic re-verification) and return when it was received: a stimulus sent now has the
     longest time before the platform's next periodic query. None when none came in time (the stimulus
@@ -64,7 +65,7 @@ class EventChange:
     seen_at: float
 
 
-def judge_event_cause(ccc: RunContext, sim: Any, *, stimulus: float, changes: Iterable[EventChange],
+def judge_event_cause(ccc: RunContext, sim: SimulatorControl, *, stimulus: float, changes: Iterable[EventChange],
                       event_ids: dict[str, set[str]], merchants: Iterable[str]) -> dict[str, int]:
     """That each observed takedown was made by the status-change event sent at ``stimulus`` (epoch).
 

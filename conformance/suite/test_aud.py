@@ -16,6 +16,7 @@ from conformance import signing, specs
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient, wait_until
+from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import (
     await_simulator_captures,
     create_and_await_decision,
@@ -85,7 +86,7 @@ def _answered_outcome(capture: dict[str, Any]) -> str | None:
 @pytest.mark.variant("AUD-01/v1", param="valid")
 @pytest.mark.variant("AUD-01/v2", param="revoked")
 @pytest.mark.variant("AUD-01/v3", param="not-found")
-def test_every_verification_is_recorded(case: str, platform: PlatformClient, data: DataFactory, sim: Any,
+def test_every_verification_is_recorded(case: str, platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                         ccc: RunContext) -> None:
     category = data.category()
     if case == "not-found":
@@ -119,7 +120,7 @@ def test_every_verification_is_recorded(case: str, platform: PlatformClient, dat
 
 @pytest.mark.requirement("AUD-01")
 @pytest.mark.variant("AUD-01/v4")
-def test_failed_query_attempt_is_recorded_as_unavailable(platform: PlatformClient, data: DataFactory, sim: Any,
+def test_failed_query_attempt_is_recorded_as_unavailable(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                          ccc: RunContext) -> None:
     category = data.category()
     cert = data.certificate(category)
@@ -154,7 +155,7 @@ def test_failed_query_attempt_is_recorded_as_unavailable(platform: PlatformClien
 
 @pytest.mark.requirement("AUD-03")
 @pytest.mark.variant("AUD-03/v1", "AUD-03/v2")
-def test_records_are_append_only_across_a_takedown(platform: PlatformClient, data: DataFactory, sim: Any,
+def test_records_are_append_only_across_a_takedown(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                    ccc: RunContext) -> None:
     category = data.category()
     cert = data.certificate(category)
@@ -186,7 +187,7 @@ def test_records_are_append_only_across_a_takedown(platform: PlatformClient, dat
 
 
 # -- a listing's whole life: every query recorded, no record ever changed (issue 11 §5) ----------------
-def _listing_life(platform: PlatformClient, data: DataFactory, sim: Any, ccc: RunContext, *,
+def _listing_life(platform: PlatformClient, data: DataFactory, sim: SimulatorControl, ccc: RunContext, *,
                   cover: bool) -> tuple[str, str, list[tuple[str, list[dict[str, Any]]]], list[dict[str, Any]]]:
     """Take one listing through every kind of query a platform makes — its first query failing and
     retried, two periodic re-verifications, an edit that re-verifies, a takedown by status change —
@@ -244,7 +245,7 @@ def _listing_life(platform: PlatformClient, data: DataFactory, sim: Any, ccc: Ru
 
 
 @pytest.mark.requirement("AUD-01")
-def test_every_query_of_a_listings_life_is_recorded(platform: PlatformClient, data: DataFactory, sim: Any,
+def test_every_query_of_a_listings_life_is_recorded(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                     ccc: RunContext) -> None:
     lid, number, snapshots, captures = _listing_life(platform, data, sim, ccc, cover=True)
     records = snapshots[-1][1]
@@ -256,7 +257,7 @@ def test_every_query_of_a_listings_life_is_recorded(platform: PlatformClient, da
 
 
 @pytest.mark.requirement("AUD-03")
-def test_records_are_append_only_across_reverifications(platform: PlatformClient, data: DataFactory, sim: Any,
+def test_records_are_append_only_across_reverifications(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                         ccc: RunContext) -> None:
     lid, _, snapshots, _ = _listing_life(platform, data, sim, ccc, cover=False)
     with precondition("the listing has verification records"):

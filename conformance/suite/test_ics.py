@@ -4,14 +4,13 @@ of the ICS (conformance.ics), and ICS-02 by comparing what the ICS declares with
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from conformance import ics, specs
 from conformance.checks import expect, fail, inconclusive
 from conformance.context import RunContext
 from conformance.platform_client import Notifier, PlatformClient, wait_until
+from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import forged_status_event, unknown_certificate_no
 from conformance.testdata import DataFactory
 from conformance.verdicts import codes
@@ -55,7 +54,7 @@ def test_ics_declared_retention_is_at_least_the_minimum(ccc: RunContext) -> None
 @pytest.mark.requirement("ICS-02")
 @pytest.mark.capability("statusPush")
 @pytest.mark.variant("ICS-02/v1")
-def test_declared_push_endpoint_accepts_a_signed_event(notifier: Notifier, data: DataFactory, sim: Any) -> None:
+def test_declared_push_endpoint_accepts_a_signed_event(notifier: Notifier, data: DataFactory, sim: SimulatorControl) -> None:
     # An event about a certificate no listing uses: it must be accepted (2xx) and can change nothing.
     number = unknown_certificate_no(sim, data.category()["productCode"])
     event = forged_status_event(number, V.certificateStatus.SUSPENDED, previous=S.valid_status(),
@@ -95,7 +94,7 @@ def test_declared_consumer_view_is_served(platform: PlatformClient, data: DataFa
 @pytest.mark.requirement("ICS-02")
 @pytest.mark.capability("changeFeedPolling")
 @pytest.mark.variant("ICS-02/v4")
-def test_declared_change_feed_is_polled(sim: Any, ccc: RunContext) -> None:
+def test_declared_change_feed_is_polled(sim: SimulatorControl, ccc: RunContext) -> None:
     # Polls carry no merchant: any poll by this platform after the latest one seen so far shows it polls.
     window = 2 * float(ccc.timing["pollIntervalSeconds"]) + float(S.param("measurementToleranceSeconds"))
     mine = {"platformId": ccc.platform_id}

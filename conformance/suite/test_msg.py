@@ -21,6 +21,7 @@ from conformance.checks import expect, inconclusive, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient
 from conformance.simulator.capture import REDACTED as _SECRET_MARK  # how captures show a leaked secret
+from conformance.simulator.control import SimulatorControl
 from conformance.suite import edge_inputs
 from conformance.suite._helpers import (
     await_simulator_captures,
@@ -90,7 +91,7 @@ def _request_problems(cap: dict[str, Any], sent: dict[str, dict[str, Any]], cate
 
 @pytest.mark.requirement("MSG-01")
 @pytest.mark.variant("MSG-01/v1", "MSG-01/v2", "MSG-01/v3")
-def test_verification_requests_match_their_schema(platform: PlatformClient, data: DataFactory, sim: Any,
+def test_verification_requests_match_their_schema(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                   ccc: RunContext) -> None:
     merchant = data.merchant()
     category = data.category()
@@ -124,7 +125,7 @@ def test_verification_requests_match_their_schema(platform: PlatformClient, data
 @pytest.mark.variant("MSG-02/v1", param="spaces")
 @pytest.mark.variant("MSG-02/v2", param="full-width-digits")
 @pytest.mark.variant("MSG-02/v3", param="hyphens")
-def test_pasted_number_is_sent_normalised(form: str, platform: PlatformClient, data: DataFactory, sim: Any,
+def test_pasted_number_is_sent_normalised(form: str, platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                           ccc: RunContext) -> None:
     category = data.category()
     cert = data.certificate(category)
@@ -160,7 +161,7 @@ def _not_sixteen_digits(number: str) -> dict[str, str]:
 @pytest.mark.variant("MSG-02/v7", param="letter-inside")
 @pytest.mark.variant("MSG-02/v8", param="arabic-indic-digits")
 def test_number_not_sixteen_digits_is_intercepted_without_query(form: str, platform: PlatformClient,
-                                                                data: DataFactory, sim: Any,
+                                                                data: DataFactory, sim: SimulatorControl,
                                                                 ccc: RunContext) -> None:
     category = data.category()
     # Built from a real, valid certificate, so a platform that extracts digits would find it.
@@ -213,7 +214,7 @@ def _signature_problems(cap: dict[str, Any], ccc: RunContext) -> list[str]:
 @pytest.mark.requirement("MSG-03")
 @pytest.mark.variant("MSG-03/v1", "MSG-03/v2", "MSG-03/v3")
 def test_regulator_calls_are_signed_and_keep_the_secret_out_of_urls(platform: PlatformClient, data: DataFactory,
-                                                                     sim: Any, ccc: RunContext) -> None:
+                                                                     sim: SimulatorControl, ccc: RunContext) -> None:
     merchant = data.merchant()
     category = data.category()
     valid = data.certificate(category)
@@ -247,7 +248,7 @@ def test_regulator_calls_are_signed_and_keep_the_secret_out_of_urls(platform: Pl
 @pytest.mark.requirement("MSG-04")
 @pytest.mark.capability("dispositionReporting")
 @pytest.mark.variant("MSG-04/v1", "MSG-04/v2", "MSG-04/v3")
-def test_disposition_reports_match_their_schema(platform: PlatformClient, data: DataFactory, sim: Any,
+def test_disposition_reports_match_their_schema(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                 ccc: RunContext) -> None:
     merchant = data.merchant()
     category = data.category()

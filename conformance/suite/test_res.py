@@ -22,6 +22,7 @@ from conformance import specs
 from conformance.checks import expect, inconclusive, precondition
 from conformance.context import RunContext
 from conformance.platform_client import Notifier, PlatformClient, wait_until
+from conformance.simulator.control import SimulatorControl
 from conformance.suite import answer_mutations
 from conformance.suite._helpers import (
     StatusChangeRoute,
@@ -58,11 +59,11 @@ def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 3)
 
 
-def _verification_attempts(sim: Any, merchant_id: str) -> list[dict[str, Any]]:
+def _verification_attempts(sim: SimulatorControl, merchant_id: str) -> list[dict[str, Any]]:
     return sim.captures(route="verifications", match={"merchantId": merchant_id})
 
 
-def _new_listings_stay_provisional(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+def _new_listings_stay_provisional(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                    faults: dict[str, dict[str, Any]], *, recovery_extra: dict[str, float] | None,
                                    measure: Any, kinds: dict[str, str] | None = None) -> None:
     """RES-01/03/05: one merchant per fault kind; while each merchant's fault is on, its new catalogue
@@ -120,7 +121,7 @@ def _new_listings_stay_provisional(ccc: RunContext, sim: Any, platform: Platform
 
 @pytest.mark.requirement("RES-01")
 @pytest.mark.variant("RES-01/v1", "RES-01/v2", "RES-01/v3")
-def test_res01_outage_keeps_new_listings_off_sale_and_recovery_decides_them(ccc: RunContext, sim: Any,
+def test_res01_outage_keeps_new_listings_off_sale_and_recovery_decides_them(ccc: RunContext, sim: SimulatorControl,
                                                                           platform: PlatformClient,
                                                                           data: DataFactory, measure: Any) -> None:
     # hang: longer than the profile's regulator timeout, so the platform must give up on it; after the
@@ -133,7 +134,7 @@ def test_res01_outage_keeps_new_listings_off_sale_and_recovery_decides_them(ccc:
 
 @pytest.mark.requirement("RES-03")
 @pytest.mark.variant("RES-03/v1", "RES-03/v2", "RES-03/v3", "RES-03/v4")
-def test_res03_unusable_answers_are_unavailable_never_valid(ccc: RunContext, sim: Any, platform: PlatformClient,
+def test_res03_unusable_answers_are_unavailable_never_valid(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                             data: DataFactory, measure: Any) -> None:
     # Every way the answer schema (and the Clarifications) say an answer is unusable, derived from the
     # schema (answer_mutations): each answers HTTP 200 about a VALID certificate in some sense, so a
@@ -147,7 +148,7 @@ def test_res03_unusable_answers_are_unavailable_never_valid(ccc: RunContext, sim
 
 @pytest.mark.requirement("RES-02")
 @pytest.mark.variant("RES-02/v1", "RES-02/v2", "RES-02/v3")
-def test_res02_outage_during_reverification_takes_no_valid_listing_off_sale(ccc: RunContext, sim: Any,
+def test_res02_outage_during_reverification_takes_no_valid_listing_off_sale(ccc: RunContext, sim: SimulatorControl,
                                                                           platform: PlatformClient,
                                                                           data: DataFactory, measure: Any) -> None:
     interval = float(ccc.timing["reverificationIntervalSeconds"])
@@ -203,7 +204,7 @@ def _attempt_times(captures: list[dict[str, Any]]) -> list[float]:
     return [t for t in (received_epoch(c) for c in captures) if t is not None]
 
 
-def _res04_retry_after_is_honoured(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+def _res04_retry_after_is_honoured(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                    measure: Any) -> None:
     decision = float(ccc.timing["listingDecisionSeconds"])
     cap = decision * float(S.param("retryWaitMaxFraction"))
@@ -242,7 +243,7 @@ def _res04_retry_after_is_honoured(ccc: RunContext, sim: Any, platform: Platform
            observed={"gapSeconds": round(gap, 3), "attempts": [a.get("receivedAt") for a in attempts[:2]]})
 
 
-def _wait_captures(sim: Any, match: dict[str, str], count: int, timeout: float, *, start: float,
+def _wait_captures(sim: SimulatorControl, match: dict[str, str], count: int, timeout: float, *, start: float,
                    faulted: bool = False) -> list[dict[str, Any]]:
     """Poll the simulator until it captured ``count`` verification requests matching ``match`` (only those
     a fault answered, with ``faulted``), or time is up. Returns them."""
@@ -254,7 +255,7 @@ def _wait_captures(sim: Any, match: dict[str, str], count: int, timeout: float, 
         time.sleep(step)
 
 
-def _res04_pending_retries_back_off(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+def _res04_pending_retries_back_off(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                     measure: Any) -> None:
     """Retries of a pending verification while the regulator fails (503)."""
     with precondition("a valid certificate for a new listing"):
@@ -275,7 +276,7 @@ def _res04_pending_retries_back_off(ccc: RunContext, sim: Any, platform: Platfor
     _judge_backoff(ccc, sim, attempts, measure, capped=True, label="pending")
 
 
-def _res04_reverification_backs_off(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+def _res04_reverification_backs_off(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                     measure: Any) -> None:
     """Re-verifications of a listing on sale while the regulator fails (503) for its certificate: the
     listing stays on sale (RES-02), and the platform must not hammer the regulator meanwhile."""
@@ -296,7 +297,7 @@ def _res04_reverification_backs_off(ccc: RunContext, sim: Any, platform: Platfor
     _judge_backoff(ccc, sim, attempts, measure, capped=False, label="re-verification")
 
 
-def _judge_backoff(ccc: RunContext, sim: Any, attempts: list[dict[str, Any]], measure: Any, *, capped: bool,
+def _judge_backoff(ccc: RunContext, sim: SimulatorControl, attempts: list[dict[str, Any]], measure: Any, *, capped: bool,
                    label: str) -> None:
     """The waits between failed attempts (as the simulator received them) back off: none shorter than the
     harness's own poll step ("hammering": retrying one listing faster than the harness reads it), none
@@ -333,7 +334,7 @@ def _judge_backoff(ccc: RunContext, sim: Any, attempts: list[dict[str, Any]], me
 _BACKOFF_ATTEMPTS = 5
 
 
-def _rate_limited_meanwhile(sim: Any, attempts: list[dict[str, Any]], lookback_seconds: float = 5.0) -> bool:
+def _rate_limited_meanwhile(sim: SimulatorControl, attempts: list[dict[str, Any]], lookback_seconds: float = 5.0) -> bool:
     """Whether the simulator answered any of the platform's verification calls with 429 while ``attempts``
     were made, or shortly before (a pause lasts its Retry-After; this suite's are at most a few seconds)."""
     times = _attempt_times(attempts)
@@ -345,7 +346,7 @@ def _rate_limited_meanwhile(sim: Any, attempts: list[dict[str, Any]], lookback_s
                for c in recent)
 
 
-def _res04_stays_within_rate_limit(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+def _res04_stays_within_rate_limit(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                    measure: Any) -> None:
     # A token bucket of one request per second for this merchant; two listings at once exceed it.
     # Its 429s carry Retry-After of at least one second (whole seconds, control.py).
@@ -386,7 +387,7 @@ def _res04_stays_within_rate_limit(ccc: RunContext, sim: Any, platform: Platform
 
 @pytest.mark.requirement("RES-04")
 @pytest.mark.variant("RES-04/v1", "RES-04/v2", "RES-04/v3", "RES-04/v4")
-def test_res04_backoff_retry_after_and_rate_limit(ccc: RunContext, sim: Any, platform: PlatformClient,
+def test_res04_backoff_retry_after_and_rate_limit(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                   data: DataFactory, measure: Any) -> None:
     # One test, its parts in sequence: a 429 pauses all of the platform's calls for its Retry-After
     # (profile), so the 429 parts running alongside the backoff parts would bend the waits these
@@ -415,7 +416,7 @@ def test_res04_backoff_retry_after_and_rate_limit(ccc: RunContext, sim: Any, pla
 
 @pytest.mark.requirement("RES-05")
 @pytest.mark.variant("RES-05/v1", "RES-05/v2")
-def test_res05_unknown_status_fails_closed(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+def test_res05_unknown_status_fails_closed(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                           measure: Any) -> None:
     # Two situations, run at the same time so their waits overlap: a new listing meets an unknown
     # status at its first verification; a listing on sale meets one at re-verification.
@@ -425,7 +426,7 @@ def test_res05_unknown_status_fails_closed(ccc: RunContext, sim: Any, platform: 
         lambda: _unknown_status_at_reverification(ccc, sim, platform, data, measure))
 
 
-def _unknown_status_at_reverification(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+def _unknown_status_at_reverification(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                       measure: Any) -> None:
     interval = float(ccc.timing["reverificationIntervalSeconds"])
     deadline = float(ccc.timing["takedownDeadlineSeconds"])
@@ -464,7 +465,7 @@ def _unknown_status_code() -> str:
 
 
 @contextmanager
-def _event_path_only(sim: Any, number: str) -> Iterator[None]:
+def _event_path_only(sim: SimulatorControl, number: str) -> Iterator[None]:
     """While the block runs the regulator's query interface fails (503) for this certificate, so only the
     event under test can take its listing down: a platform that ignored the event but re-verified often
     would otherwise pass by re-verification, which meets the registry's new status too. Fair by the
@@ -473,7 +474,7 @@ def _event_path_only(sim: Any, number: str) -> Iterator[None]:
         yield
 
 
-def _unknown_status_event_fails_closed(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+def _unknown_status_event_fails_closed(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                        measure: Any, route: StatusChangeRoute) -> None:
     """The regulator announces a status outside the code list for a certificate with a listing on sale:
     the event is accepted (2xx, when pushed) and the listing is off sale with VERIFICATION_UNAVAILABLE
@@ -510,7 +511,7 @@ def _unknown_status_event_fails_closed(ccc: RunContext, sim: Any, platform: Plat
 
 @pytest.mark.requirement("RES-05")
 @pytest.mark.capability("statusPush")
-def test_res05_pushed_unknown_status_is_accepted_and_fails_closed(ccc: RunContext, sim: Any,
+def test_res05_pushed_unknown_status_is_accepted_and_fails_closed(ccc: RunContext, sim: SimulatorControl,
                                                                   platform: PlatformClient, data: DataFactory,
                                                                   measure: Any) -> None:
     _unknown_status_event_fails_closed(ccc, sim, platform, data, measure, status_change_route(ccc, push=True))
@@ -518,7 +519,7 @@ def test_res05_pushed_unknown_status_is_accepted_and_fails_closed(ccc: RunContex
 
 @pytest.mark.requirement("RES-05")
 @pytest.mark.capability("changeFeedPolling")
-def test_res05_polled_unknown_status_fails_closed(ccc: RunContext, sim: Any, platform: PlatformClient,
+def test_res05_polled_unknown_status_fails_closed(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                   data: DataFactory, measure: Any) -> None:
     # Not pushed: the event exists only in the change feed (allowance: deadline + one poll interval).
     _unknown_status_event_fails_closed(ccc, sim, platform, data, measure, status_change_route(ccc, push=False))
@@ -526,7 +527,7 @@ def test_res05_polled_unknown_status_fails_closed(ccc: RunContext, sim: Any, pla
 
 @pytest.mark.requirement("RES-05")
 @pytest.mark.capability("statusPush")
-def test_res05_event_with_malformed_status_is_refused_and_changes_nothing(ccc: RunContext, sim: Any,
+def test_res05_event_with_malformed_status_is_refused_and_changes_nothing(ccc: RunContext, sim: SimulatorControl,
                                                                           platform: PlatformClient,
                                                                           data: DataFactory,
                                                                           notifier: Notifier) -> None:

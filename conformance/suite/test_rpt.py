@@ -20,6 +20,7 @@ from conformance import specs
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient, wait_until
+from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import (
     ListingHistoryRecorder,
     create_listings_concurrently,
@@ -72,11 +73,11 @@ class _Clock:
         return self.wall + (seconds_after if seconds_after is not None else time.monotonic() - self.mono)
 
 
-def _reports(sim: Any, merchants: list[str]) -> list[dict[str, Any]]:
+def _reports(sim: SimulatorControl, merchants: list[str]) -> list[dict[str, Any]]:
     return [r for m in merchants for r in sim.dispositions(merchant_id=m)]
 
 
-def _await_reports(sim: Any, merchants: list[str], done: Callable[[list[dict[str, Any]]], bool],
+def _await_reports(sim: SimulatorControl, merchants: list[str], done: Callable[[list[dict[str, Any]]], bool],
                    until_epoch: float) -> list[dict[str, Any]]:
     """Poll the simulator's disposition log of our merchants until ``done`` holds or the wall-clock
     deadline passes (reports are timed by the simulator's wall clock)."""
@@ -85,7 +86,7 @@ def _await_reports(sim: Any, merchants: list[str], done: Callable[[list[dict[str
 
 @pytest.mark.requirement("RPT-01")
 @pytest.mark.variant("RPT-01/v1", "RPT-01/v2", "RPT-01/v3", "RPT-01/v4")
-def test_rpt01_interceptions_and_takedowns_reported_in_time(ccc: RunContext, sim: Any, platform: PlatformClient,
+def test_rpt01_interceptions_and_takedowns_reported_in_time(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                             data: DataFactory, measure: Any) -> None:
     route = status_change_route(ccc)
     deadline = takedown_deadline_with_tolerance(ccc)
@@ -239,7 +240,7 @@ def _one_to_one(reports: list[dict[str, Any]], recorder: ListingHistoryRecorder,
 
 @pytest.mark.requirement("RPT-02")
 @pytest.mark.variant("RPT-02/v1", "RPT-02/v2", "RPT-02/v3")
-def test_rpt02_reports_match_actions_one_to_one(ccc: RunContext, sim: Any, platform: PlatformClient,
+def test_rpt02_reports_match_actions_one_to_one(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                 data: DataFactory, measure: Any) -> None:
     route = status_change_route(ccc)
     decision = listing_decision_deadline(ccc)
@@ -315,7 +316,7 @@ def test_rpt02_reports_match_actions_one_to_one(ccc: RunContext, sim: Any, platf
 @pytest.mark.requirement("RPT-02")
 @pytest.mark.capability("statusPush")  # redelivery is a push
 @pytest.mark.variant("RPT-02/v4")
-def test_rpt02_redelivered_event_reported_once(ccc: RunContext, sim: Any, platform: PlatformClient,
+def test_rpt02_redelivered_event_reported_once(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                data: DataFactory) -> None:
     route = status_change_route(ccc, push=True)
     merchant = data.merchant()

@@ -14,6 +14,7 @@ from conformance import specs
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient
+from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import (
     await_simulator_captures,
     create_and_await_decision,
@@ -50,7 +51,7 @@ class _Codes:
 
 @pytest.mark.requirement("TERM-01")
 @pytest.mark.variant("TERM-01/v1", "TERM-01/v2", "TERM-01/v3")
-def test_platform_uses_only_the_profiles_code_lists(platform: PlatformClient, data: DataFactory, sim: Any,
+def test_platform_uses_only_the_profiles_code_lists(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                      ccc: RunContext) -> None:
     merchant = data.merchant()
     category = data.category()

@@ -21,6 +21,7 @@ from conformance import specs
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient, wait_until
+from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import (
     ListingSighting,
     StatusChangeRoute,
@@ -45,7 +46,7 @@ V = S.vocab
 TOLERANCE = float(S.param("measurementToleranceSeconds"))
 
 
-def _time_after_reverification(ccc: RunContext, sim: Any, certificate_no: str) -> None:
+def _time_after_reverification(ccc: RunContext, sim: SimulatorControl, certificate_no: str) -> None:
     """Send the stimulus right after the platform's next query about the certificate (normally its
     periodic re-verification), so that its following periodic query is as far away as its own period
     allows and cannot be mistaken for the event's effect. Waits at most the declared interval."""
@@ -53,7 +54,7 @@ def _time_after_reverification(ccc: RunContext, sim: Any, certificate_no: str) -
                      float(ccc.timing["reverificationIntervalSeconds"]) + TOLERANCE)
 
 
-def _judge_cause(ccc: RunContext, sim: Any, measure: Any, *, route: StatusChangeRoute, wall0: float,
+def _judge_cause(ccc: RunContext, sim: SimulatorControl, measure: Any, *, route: StatusChangeRoute, wall0: float,
                  seen: dict[str, ListingSighting], certificate_of: dict[str, str], events: list[dict[str, Any]],
                  merchants: list[str]) -> None:
     """The takedowns seen must be the events' doing, not a re-verification's (cause.judge_event_cause)."""
@@ -92,7 +93,7 @@ def _r(x: float | None) -> float | None:
 
 
 @contextmanager
-def _event_path_only(sim: Any, numbers: list[str]) -> Iterator[None]:
+def _event_path_only(sim: SimulatorControl, numbers: list[str]) -> Iterator[None]:
     """While the block runs, the regulator's query interface fails for these certificates (503), so a
     takedown can only come from the status-change event under test: a platform that ignored events
     but re-verified often would otherwise pass an event test by its re-verification. Fair by the
@@ -104,7 +105,7 @@ def _event_path_only(sim: Any, numbers: list[str]) -> Iterator[None]:
         yield
 
 
-def _takedown_by_status_change(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+def _takedown_by_status_change(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                measure: Any, route: StatusChangeRoute) -> None:
     """TKD-01/02: three certificates, one per event status, each with listings of two merchants; all
     change together; every listing must be TAKEN_DOWN with CERT_<STATUS> within the route's allowance."""
@@ -153,7 +154,7 @@ def _takedown_by_status_change(ccc: RunContext, sim: Any, platform: PlatformClie
 @pytest.mark.requirement("TKD-06")
 @pytest.mark.exclusive  # 1,000 listings at once: no other test's deadline should share the platform
 @pytest.mark.variant("TKD-06/v1", "TKD-06/v2", "TKD-06/v3")
-def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: Any, platform: PlatformClient,
+def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                          data: DataFactory, measure: Any) -> None:
     # The profile's sizes, never scaled down: a platform that only copes with a handful must not pass.
     n_certs = int(S.param("bulkCertificates"))
@@ -242,7 +243,7 @@ def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: A
 
 @pytest.mark.requirement("TKD-01")
 @pytest.mark.variant("TKD-01/v1", "TKD-01/v2", "TKD-01/v3", "TKD-01/v5", "TKD-01/v6", "TKD-01/v7")
-def test_tkd01_pushed_status_change_takes_every_affected_listing_down(ccc: RunContext, sim: Any,
+def test_tkd01_pushed_status_change_takes_every_affected_listing_down(ccc: RunContext, sim: SimulatorControl,
                                                                      platform: PlatformClient, data: DataFactory,
                                                                      measure: Any) -> None:
     _takedown_by_status_change(ccc, sim, platform, data, measure, status_change_route(ccc, push=True))
@@ -250,7 +251,7 @@ def test_tkd01_pushed_status_change_takes_every_affected_listing_down(ccc: RunCo
 
 @pytest.mark.requirement("TKD-02")
 @pytest.mark.variant("TKD-02/v1", "TKD-02/v2", "TKD-02/v3", "TKD-02/v5", "TKD-02/v6", "TKD-02/v7")
-def test_tkd02_polled_status_change_takes_every_affected_listing_down(ccc: RunContext, sim: Any,
+def test_tkd02_polled_status_change_takes_every_affected_listing_down(ccc: RunContext, sim: SimulatorControl,
                                                                      platform: PlatformClient, data: DataFactory,
                                                                      measure: Any) -> None:
     # Not pushed: the event exists only in the change feed. The platform polls every
@@ -261,7 +262,7 @@ def test_tkd02_polled_status_change_takes_every_affected_listing_down(ccc: RunCo
 
 @pytest.mark.requirement("TKD-04")
 @pytest.mark.variant("TKD-04/v1", "TKD-04/v2", "TKD-04/v3")
-def test_tkd04_no_collateral_takedown(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+def test_tkd04_no_collateral_takedown(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                       measure: Any) -> None:
     route = status_change_route(ccc)
     with precondition("one merchant's listings on two certificates, another merchant's on a third, all on sale"):
@@ -303,7 +304,7 @@ def test_tkd04_no_collateral_takedown(ccc: RunContext, sim: Any, platform: Platf
 
 @pytest.mark.requirement("TKD-05")
 @pytest.mark.variant("TKD-05/v1")
-def test_tkd05_lifted_suspension_makes_listing_sellable_again(ccc: RunContext, sim: Any, platform: PlatformClient,
+def test_tkd05_lifted_suspension_makes_listing_sellable_again(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                               data: DataFactory, measure: Any) -> None:
     route = status_change_route(ccc)
     cert, listing = listing_on_sale(platform, data, ccc)
@@ -346,7 +347,7 @@ def test_tkd05_lifted_suspension_makes_listing_sellable_again(ccc: RunContext, s
 @pytest.mark.requirement("TKD-07")
 @pytest.mark.capability("statusPush")  # out-of-order delivery is a push phenomenon; the feed is ordered
 @pytest.mark.variant("TKD-07/v1", "TKD-07/v2", "TKD-07/v3")
-def test_tkd07_duplicate_and_out_of_order_events_end_in_newest_state(ccc: RunContext, sim: Any,
+def test_tkd07_duplicate_and_out_of_order_events_end_in_newest_state(ccc: RunContext, sim: SimulatorControl,
                                                                     platform: PlatformClient, data: DataFactory,
                                                                     measure: Any) -> None:
     route = status_change_route(ccc, push=True)
@@ -412,7 +413,7 @@ def test_tkd07_duplicate_and_out_of_order_events_end_in_newest_state(ccc: RunCon
 # it rarely runs alongside that set-up.
 @pytest.mark.requirement("TKD-03")
 @pytest.mark.variant("TKD-03/v1", "TKD-03/v3")
-def test_tkd03_expiry_found_by_periodic_reverification(ccc: RunContext, sim: Any, platform: PlatformClient,
+def test_tkd03_expiry_found_by_periodic_reverification(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                        data: DataFactory, measure: Any) -> None:
     interval = float(ccc.timing["reverificationIntervalSeconds"])
     deadline = float(ccc.timing["takedownDeadlineSeconds"])

@@ -19,6 +19,7 @@ from conformance import specs
 from conformance.checks import expect, inconclusive, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient
+from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import (
     StatusChangeRoute,
     await_simulator_captures,
@@ -42,7 +43,7 @@ TOLERANCE = float(S.param("measurementToleranceSeconds"))
 
 
 @contextmanager
-def _queries_fail_for(sim: Any, numbers: list[str]) -> Iterator[None]:
+def _queries_fail_for(sim: SimulatorControl, numbers: list[str]) -> Iterator[None]:
     """The regulator answers 503 to queries about these certificates while the block runs: a change
     can then reach the platform only as the event under test (an outage at re-verification changes
     nothing, RES-02)."""
@@ -53,7 +54,7 @@ def _queries_fail_for(sim: Any, numbers: list[str]) -> Iterator[None]:
         yield
 
 
-def _expired_status_event_takes_listing_down(ccc: RunContext, sim: Any, platform: PlatformClient, data: DataFactory,
+def _expired_status_event_takes_listing_down(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                              measure: Any, route: StatusChangeRoute) -> None:
     # The Takedown rule names four statuses; EXPIRED may come as a status, not only as a date. A
     # platform that leaves expiry to the dates alone misses it until the date passes.
@@ -75,21 +76,21 @@ def _expired_status_event_takes_listing_down(ccc: RunContext, sim: Any, platform
 
 @pytest.mark.requirement("TKD-01")
 @pytest.mark.variant("TKD-01/v4")
-def test_tkd01_pushed_expired_status_takes_listing_down(ccc: RunContext, sim: Any, platform: PlatformClient,
+def test_tkd01_pushed_expired_status_takes_listing_down(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                         data: DataFactory, measure: Any) -> None:
     _expired_status_event_takes_listing_down(ccc, sim, platform, data, measure, status_change_route(ccc, push=True))
 
 
 @pytest.mark.requirement("TKD-02")
 @pytest.mark.variant("TKD-02/v4")
-def test_tkd02_polled_expired_status_takes_listing_down(ccc: RunContext, sim: Any, platform: PlatformClient,
+def test_tkd02_polled_expired_status_takes_listing_down(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                         data: DataFactory, measure: Any) -> None:
     _expired_status_event_takes_listing_down(ccc, sim, platform, data, measure, status_change_route(ccc, push=False))
 
 
 @pytest.mark.requirement("TKD-05")
 @pytest.mark.variant("TKD-05/v2", "TKD-05/v3", "TKD-05/v4", "TKD-05/v5")
-def test_tkd05_valid_event_restores_only_suspension_takedowns(ccc: RunContext, sim: Any, platform: PlatformClient,
+def test_tkd05_valid_event_restores_only_suspension_takedowns(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                               data: DataFactory) -> None:
     # Three listings taken down for revoked, cancelled and expired (by status), and one intercepted —
     # never on sale — for a suspended certificate; then every certificate turns VALID. Only a listing
@@ -135,7 +136,7 @@ def test_tkd05_valid_event_restores_only_suspension_takedowns(ccc: RunContext, s
 
 @pytest.mark.requirement("TKD-03")
 @pytest.mark.variant("TKD-03/v2")
-def test_tkd03_expiry_date_today_keeps_listing_on_sale_at_reverification(ccc: RunContext, sim: Any,
+def test_tkd03_expiry_date_today_keeps_listing_on_sale_at_reverification(ccc: RunContext, sim: SimulatorControl,
                                                                          platform: PlatformClient,
                                                                          data: DataFactory) -> None:
     # A certificate is valid on its expiry date itself; only the day after is expired. A re-verification

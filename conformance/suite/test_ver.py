@@ -18,6 +18,7 @@ from conformance import specs
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import Observation, PlatformClient
+from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import (
     create_and_await_decision,
     listing_brief,
@@ -145,7 +146,7 @@ def test_self_declaration_product_without_reference_is_intercepted(platform: Pla
 # -- VER-03 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("VER-03")
 @pytest.mark.variant("VER-03/v1")
-def test_unknown_certificate_is_intercepted(platform: PlatformClient, data: DataFactory, sim: Any,
+def test_unknown_certificate_is_intercepted(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                             ccc: RunContext) -> None:
     category = data.category()
     with precondition("a well-formed certificate number the registry does not hold"):
@@ -179,7 +180,7 @@ def test_invalid_certificate_status_is_intercepted(status: str, platform: Platfo
 @pytest.mark.requirement("VER-05")
 @pytest.mark.variant("VER-05/v1", "VER-05/v2")
 def test_certificate_past_expiry_date_is_intercepted_while_registry_says_valid(
-        platform: PlatformClient, data: DataFactory, sim: Any, ccc: RunContext) -> None:
+        platform: PlatformClient, data: DataFactory, sim: SimulatorControl, ccc: RunContext) -> None:
     category = data.category()
     yesterday = (today_in_shanghai() - timedelta(days=1)).isoformat()
     cert = data.certificate(category, expiry_date=yesterday)
@@ -320,7 +321,7 @@ def test_one_matching_holder_element_goes_on_sale(holder: str, platform: Platfor
 @pytest.mark.variant("VER-09/v2", param="revoked-certificate")
 @pytest.mark.variant("VER-09/v3", param="malformed")
 def test_out_of_catalogue_listing_goes_on_sale_without_query(number: str, platform: PlatformClient,
-                                                             data: DataFactory, sim: Any, ccc: RunContext) -> None:
+                                                             data: DataFactory, sim: SimulatorControl, ccc: RunContext) -> None:
     category = data.out_of_catalogue()
     fields = data.listing(None, category, brand=data.brand(), model=data.model())
     if number == "revoked-certificate":
@@ -367,7 +368,7 @@ def _listing_on_sale(platform: PlatformClient, data: DataFactory, ccc: RunContex
 @pytest.mark.variant("VER-11/v2", param="model")
 @pytest.mark.variant("VER-11/v3", param="category")
 def test_edit_of_listing_on_sale_is_verified_again(edited: str, platform: PlatformClient, data: DataFactory,
-                                                   ccc: RunContext, sim: Any) -> None:
+                                                   ccc: RunContext, sim: SimulatorControl) -> None:
     category = data.category()
     revoked = V.certificateStatus.REVOKED
     if edited == "certificate-number":

@@ -20,6 +20,7 @@ from conformance import specs
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient
+from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import (
     create_and_await_decision,
     create_listings_concurrently,
@@ -61,7 +62,7 @@ def _decided(platform: PlatformClient, ccc: RunContext, ids: list[str], t0: floa
 @pytest.mark.requirement("VER-01")
 @pytest.mark.variant("VER-01/v8")
 def test_listing_goes_on_sale_only_after_the_regulator_answered(platform: PlatformClient, data: DataFactory,
-                                                                sim: Any, ccc: RunContext) -> None:
+                                                                sim: SimulatorControl, ccc: RunContext) -> None:
     # A platform that sells first and checks later (optimistic listing) would show ON_SALE before the
     # regulator ever heard of the listing. The simulator's receipt time and the harness's reading share
     # this host's clock.
@@ -90,7 +91,7 @@ def test_listing_goes_on_sale_only_after_the_regulator_answered(platform: Platfo
 # -- VER-03 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("VER-03")
 @pytest.mark.variant("VER-03/v2")
-def test_number_one_digit_from_a_registered_one_is_not_found(platform: PlatformClient, data: DataFactory, sim: Any,
+def test_number_one_digit_from_a_registered_one_is_not_found(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                              ccc: RunContext) -> None:
     # The nearest neighbour of a real number: a platform matching loosely (prefix, edit distance) finds it.
     category = data.category()
@@ -191,7 +192,7 @@ def test_holder_matching_normalises_every_holder_field(platform: PlatformClient,
 # -- VER-09 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("VER-09")
 @pytest.mark.variant("VER-09/v4")
-def test_out_of_catalogue_listing_is_never_touched_by_events(platform: PlatformClient, data: DataFactory, sim: Any,
+def test_out_of_catalogue_listing_is_never_touched_by_events(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                              ccc: RunContext) -> None:
     # The out-of-catalogue listing carries the number of a certificate that a catalogue listing (another
     # merchant's) is verified on. The certificate is revoked: the catalogue listing comes down, which

@@ -15,6 +15,7 @@ from conformance import signing, specs
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient
+from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import (
     common_definition_errors,
     create_and_await_decision,
@@ -79,7 +80,7 @@ def test_consumer_view_shows_certificate_label_and_check_time(platform: Platform
 @pytest.mark.parametrize("how", ["intercepted", "taken-down"])
 @pytest.mark.variant("VIS-02/v1", param="intercepted")
 @pytest.mark.variant("VIS-02/v2", param="taken-down")
-def test_listing_off_sale_cannot_be_bought(how: str, platform: PlatformClient, data: DataFactory, sim: Any,
+def test_listing_off_sale_cannot_be_bought(how: str, platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                           ccc: RunContext) -> None:
     category = data.category()
     revoked = V.certificateStatus.REVOKED

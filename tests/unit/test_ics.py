@@ -21,7 +21,7 @@ def reference(specs: Specs) -> dict[str, Any]:
     return ics.load_ics(specs.root / "examples" / "ics-reference.yaml")
 
 
-def verdicts(doc: dict[str, Any]) -> dict[str, ics.RequirementVerdict]:
+def verdicts(doc: dict[str, Any]) -> dict[str, ics.StaticVerdict]:
     return {v.requirement: v for v in ics.review(doc)}
 
 
@@ -245,9 +245,9 @@ def test_review_survives_any_shape() -> None:
 
 
 def test_verdict_lines_format() -> None:
-    v = ics.RequirementVerdict("ICS-01", "FAIL", ["/a: x", "/b: y"])
+    v = ics.StaticVerdict("ICS-01", "FAIL", ["/a: x", "/b: y"])
     assert v.lines() == ["ICS-01 FAIL: /a: x", "ICS-01 FAIL: /b: y"]
-    assert ics.RequirementVerdict("AUD-02", "PASS").lines() == ["AUD-02 PASS"]
+    assert ics.StaticVerdict("AUD-02", "PASS").lines() == ["AUD-02 PASS"]
 
 
 # -- loading the ICS ------------------------------------------------------------------------------
