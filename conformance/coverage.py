@@ -75,19 +75,56 @@ def suite_markers(suite_dir: Path = SUITE_DIR) -> dict[str, list[str]]:
     return out
 
 
+def _marker_test_id(decorators: list[ast.expr]) -> str | None:
+    for dec in decorators:
+        if _is_requirement_marker(dec):
+            assert isinstance(dec, ast.Call)
+            for kw in dec.keywords:
+                if kw.arg == "id" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                    return kw.value.value
+    return None
+
+
+def test_ids(suite_dir: Path = SUITE_DIR) -> dict[str, str]:
+    """``test_x.py::test_name`` → the test's stable id, the ``id=`` of its requirement marker.
+
+    The id is what ``verified_by`` publishes, so renaming or moving a test function does not break
+    the requirement → test trace a regulator has read (Inferno's tests carry ids the same way)."""
+    out: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for path in sorted(suite_dir.glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in tree.body:
+            if not (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test")):
+                continue
+            if not any(_is_requirement_marker(d) for d in node.decorator_list):
+                continue
+            test = f"{path.name}::{node.name}"
+            tid = _marker_test_id(node.decorator_list)
+            if tid is None:
+                raise CoverageError(f"{test}: give its requirement marker a stable id, "
+                                    '@pytest.mark.requirement("VER-01", id="ver01.what-it-checks")')
+            if tid in seen:
+                raise CoverageError(f"{test}: test id {tid!r} is already {seen[tid]}'s")
+            seen[tid] = test
+            out[test] = tid
+    return out
+
+
 def verified_by(suite_dir: Path = SUITE_DIR) -> dict[str, list[str]]:
-    """Requirement ID → the tests that verify it, sorted."""
+    """Requirement ID → the stable ids of the tests that verify it, sorted."""
+    ids_of = test_ids(suite_dir)
     out: dict[str, list[str]] = {}
-    for test, ids in suite_markers(suite_dir).items():
-        for rid in dict.fromkeys(ids):
-            out.setdefault(rid, []).append(test)
+    for test, rids in suite_markers(suite_dir).items():
+        for rid in dict.fromkeys(rids):
+            out.setdefault(rid, []).append(ids_of.get(test, test))
     return {rid: sorted(tests) for rid, tests in out.items()}
 
 
 def write_verified_by(requirements_yaml: Path, mapping: dict[str, list[str]]) -> bool:
     """Rewrite the ``verified_by:`` line of each requirement in place (comments kept). True if changed."""
     text = requirements_yaml.read_text(encoding="utf-8")
-    out, current = [], None
+    out, current, in_list = [], None, False
     for line in text.splitlines(keepends=True):
         m = re.match(r"\s*- id: (\S+)", line)
         if m:
@@ -95,8 +132,11 @@ def write_verified_by(requirements_yaml: Path, mapping: dict[str, list[str]]) ->
         if current and re.match(r"    verified_by:", line):
             tests = mapping.get(current, [])
             line = "    verified_by: []\n" if not tests else "    verified_by:\n" + "".join(f"      - {t}\n" for t in tests)
-        elif current and re.match(r"      - test_", line):
+            in_list = True
+        elif in_list and re.match(r"      - ", line):
             continue  # the old list, replaced above
+        else:
+            in_list = False
         out.append(line)
     new = "".join(out)
     if new != text:

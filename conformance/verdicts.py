@@ -84,9 +84,11 @@ class TestResult:
     evidence: list[str] = field(default_factory=list)
     variants: list[str] = field(default_factory=list)
     """The variants of specs/variants.yaml this test instance covers (its ``variant`` markers)."""
+    test_id: str | None = None
+    """The test's stable id (its requirement marker's ``id=``), what ``verified_by`` publishes."""
 
     def as_json(self) -> dict[str, Any]:
-        return {"nodeid": self.nodeid, "requirements": self.requirements, "verdict": self.verdict,
+        return {"nodeid": self.nodeid, "testId": self.test_id, "requirements": self.requirements, "verdict": self.verdict,
                 "durationSeconds": round(self.duration_seconds, 3), "message": self.message,
                 "expected": self.expected, "observed": self.observed,
                 "measurements": self.measurements, "evidence": self.evidence, "variants": self.variants}
@@ -97,7 +99,7 @@ class TestResult:
                    duration_seconds=float(d.get("durationSeconds", 0)), message=d.get("message"),
                    expected=d.get("expected"), observed=d.get("observed"),
                    measurements=list(d.get("measurements") or []), evidence=list(d.get("evidence") or []),
-                   variants=list(d.get("variants") or []))
+                   variants=list(d.get("variants") or []), test_id=d.get("testId"))
 
 
 @dataclass

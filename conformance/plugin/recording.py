@@ -27,6 +27,11 @@ def requirements_of(item: pytest.Item) -> list[str]:
     return [rid for m in item.iter_markers("requirement") for rid in m.args]
 
 
+def test_id_of(item: pytest.Item) -> str | None:
+    """The stable id on the test's requirement marker (``conformance.coverage`` requires one)."""
+    return next((m.kwargs["id"] for m in item.iter_markers("requirement") if "id" in m.kwargs), None)
+
+
 class VerdictRecorder:
     """Registered in every process that runs tests."""
 
@@ -59,7 +64,7 @@ class VerdictRecorder:
                             message=outcome.message, expected=_jsonable(outcome.expected),
                             observed=_jsonable(outcome.observed),
                             measurements=state.measurements if state is not None else [], evidence=evidence,
-                            variants=variant_ids_of(item))
+                            variants=variant_ids_of(item), test_id=test_id_of(item))
         # What a test saw may quote a secret (a request echoed back): redact before it leaves the worker.
         out = state.log.redactor.any(result.as_json()) if state is not None else result.as_json()
         out["waitedSeconds"] = round(WaitClock.take(), 3)  # polling the platform for a state (benchmarks/)

@@ -81,12 +81,12 @@ def _answered_outcome(capture: dict[str, Any]) -> str | None:
     return status if status in S.codes("verificationOutcome") else V.verificationOutcome.UNAVAILABLE
 
 
-@pytest.mark.requirement("AUD-01")
+@pytest.mark.requirement("AUD-01", id="aud01.every-verification-is-recorded")
 @pytest.mark.parametrize("case", ["valid", "revoked", "not-found"])
 @pytest.mark.variant("AUD-01/v1", param="valid")
 @pytest.mark.variant("AUD-01/v2", param="revoked")
 @pytest.mark.variant("AUD-01/v3", param="not-found")
-def test_every_verification_is_recorded(case: str, platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+def test_aud01_every_verification_is_recorded(case: str, platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                         ccc: RunContext) -> None:
     category = data.category()
     if case == "not-found":
@@ -118,9 +118,9 @@ def test_every_verification_is_recorded(case: str, platform: PlatformClient, dat
            observed={"problems": problems, "records": records})
 
 
-@pytest.mark.requirement("AUD-01")
+@pytest.mark.requirement("AUD-01", id="aud01.failed-query-attempt-is-recorded-as-unavailable")
 @pytest.mark.variant("AUD-01/v4")
-def test_failed_query_attempt_is_recorded_as_unavailable(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+def test_aud01_failed_query_attempt_is_recorded_as_unavailable(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                          ccc: RunContext) -> None:
     category = data.category()
     cert = data.certificate(category)
@@ -153,9 +153,9 @@ def test_failed_query_attempt_is_recorded_as_unavailable(platform: PlatformClien
                                    "status": (c.get("response") or {}).get("status")} for c in captures]})
 
 
-@pytest.mark.requirement("AUD-03")
+@pytest.mark.requirement("AUD-03", id="aud03.records-are-append-only-across-a-takedown")
 @pytest.mark.variant("AUD-03/v1", "AUD-03/v2")
-def test_records_are_append_only_across_a_takedown(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+def test_aud03_records_are_append_only_across_a_takedown(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                    ccc: RunContext) -> None:
     category = data.category()
     cert = data.certificate(category)
@@ -244,8 +244,8 @@ def _listing_life(platform: PlatformClient, data: DataFactory, sim: SimulatorCon
     return lid, number, snapshots, queries()
 
 
-@pytest.mark.requirement("AUD-01")
-def test_every_query_of_a_listings_life_is_recorded(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+@pytest.mark.requirement("AUD-01", id="aud01.every-query-of-a-listings-life-is-recorded")
+def test_aud01_every_query_of_a_listings_life_is_recorded(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                     ccc: RunContext) -> None:
     lid, number, snapshots, captures = _listing_life(platform, data, sim, ccc, cover=True)
     records = snapshots[-1][1]
@@ -256,8 +256,8 @@ def test_every_query_of_a_listings_life_is_recorded(platform: PlatformClient, da
            observed={"problems": problems, "records": records})
 
 
-@pytest.mark.requirement("AUD-03")
-def test_records_are_append_only_across_reverifications(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+@pytest.mark.requirement("AUD-03", id="aud03.records-are-append-only-across-reverifications")
+def test_aud03_records_are_append_only_across_reverifications(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                         ccc: RunContext) -> None:
     lid, _, snapshots, _ = _listing_life(platform, data, sim, ccc, cover=False)
     with precondition("the listing has verification records"):

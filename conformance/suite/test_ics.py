@@ -35,26 +35,27 @@ def _judge_static_review(rid: str, ccc: RunContext) -> None:
 
 # One test per requirement, each with a literal marker, so the requirement ↔ test map can be read
 # from the source (conformance.coverage) without running the suite.
-@pytest.mark.requirement("ICS-01")
-def test_ics_validates_with_timings_within_profile_maxima(ccc: RunContext) -> None:
+@pytest.mark.requirement("ICS-01", id="ics01.validates-with-timings-within-profile-maxima")
+def test_ics01_validates_with_timings_within_profile_maxima(ccc: RunContext) -> None:
     _judge_static_review(ics.ICS_VALID, ccc)
 
 
-@pytest.mark.requirement("TERM-03")
-def test_ics_category_mapping_uses_catalogue_codes(ccc: RunContext) -> None:
+@pytest.mark.requirement("TERM-03", id="term03.ics-category-mapping-uses-catalogue-codes")
+def test_term03_ics_category_mapping_uses_catalogue_codes(ccc: RunContext) -> None:
     _judge_static_review(ics.CATEGORY_MAPPING, ccc)
 
 
-@pytest.mark.requirement("AUD-02")
-def test_ics_declared_retention_is_at_least_the_minimum(ccc: RunContext) -> None:
+@pytest.mark.requirement("AUD-02", id="aud02.ics-declared-retention-is-at-least-the-minimum")
+def test_aud02_ics_declared_retention_is_at_least_the_minimum(ccc: RunContext) -> None:
     _judge_static_review(ics.RETENTION, ccc)
 
 
 # -- ICS-02: declared vs observed ---------------------------------------------------------------------
-@pytest.mark.requirement("ICS-02")
+@pytest.mark.requirement("ICS-02", id="ics02.declared-push-endpoint-accepts-a-signed-event")
 @pytest.mark.capability("statusPush")
 @pytest.mark.variant("ICS-02/v1")
-def test_declared_push_endpoint_accepts_a_signed_event(notifier: Notifier, data: DataFactory, sim: SimulatorControl) -> None:
+def test_ics02_declared_push_endpoint_accepts_a_signed_event(notifier: Notifier, data: DataFactory,
+                                                          sim: SimulatorControl) -> None:
     # An event about a certificate no listing uses: it must be accepted (2xx) and can change nothing.
     number = unknown_certificate_no(sim, data.category()["productCode"])
     event = forged_status_event(number, V.certificateStatus.SUSPENDED, previous=S.valid_status(),
@@ -65,9 +66,9 @@ def test_declared_push_endpoint_accepts_a_signed_event(notifier: Notifier, data:
            observed={"url": notifier.url, "status": r.status_code, "body": r.text[:500]})
 
 
-@pytest.mark.requirement("ICS-02")
+@pytest.mark.requirement("ICS-02", id="ics02.bearer-token-declaration-matches-behaviour")
 @pytest.mark.variant("ICS-02/v2", "ICS-02/v5")
-def test_bearer_token_declaration_matches_behaviour(platform: PlatformClient, ccc: RunContext) -> None:
+def test_ics02_bearer_token_declaration_matches_behaviour(platform: PlatformClient, ccc: RunContext) -> None:
     request = platform.http.build_request("GET", "/health")
     request.headers.pop("Authorization", None)
     r = platform.http.send(request)
@@ -79,10 +80,10 @@ def test_bearer_token_declaration_matches_behaviour(platform: PlatformClient, cc
                expected=200, observed={"status": r.status_code, "body": r.text[:500]})
 
 
-@pytest.mark.requirement("ICS-02")
+@pytest.mark.requirement("ICS-02", id="ics02.declared-consumer-view-is-served")
 @pytest.mark.capability("consumerView")
 @pytest.mark.variant("ICS-02/v3")
-def test_declared_consumer_view_is_served(platform: PlatformClient, data: DataFactory) -> None:
+def test_ics02_declared_consumer_view_is_served(platform: PlatformClient, data: DataFactory) -> None:
     category = data.out_of_catalogue()
     listing = data.remember_listing(platform.create_listing(data.listing(None, category)))
     r = platform.consumer_view(str(listing["listingId"]))
@@ -91,10 +92,10 @@ def test_declared_consumer_view_is_served(platform: PlatformClient, data: DataFa
            expected="200 | 404 | 410", observed={"status": r.status_code, "body": r.text[:500]})
 
 
-@pytest.mark.requirement("ICS-02")
+@pytest.mark.requirement("ICS-02", id="ics02.declared-change-feed-is-polled")
 @pytest.mark.capability("changeFeedPolling")
 @pytest.mark.variant("ICS-02/v4")
-def test_declared_change_feed_is_polled(sim: SimulatorControl, ccc: RunContext) -> None:
+def test_ics02_declared_change_feed_is_polled(sim: SimulatorControl, ccc: RunContext) -> None:
     # Polls carry no merchant: any poll by this platform after the latest one seen so far shows it polls.
     window = 2 * float(ccc.timing["pollIntervalSeconds"]) + float(S.param("measurementToleranceSeconds"))
     mine = {"platformId": ccc.platform_id}

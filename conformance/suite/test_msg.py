@@ -89,9 +89,9 @@ def _request_problems(cap: dict[str, Any], sent: dict[str, dict[str, Any]], cate
     return problems
 
 
-@pytest.mark.requirement("MSG-01")
+@pytest.mark.requirement("MSG-01", id="msg01.verification-requests-match-their-schema")
 @pytest.mark.variant("MSG-01/v1", "MSG-01/v2", "MSG-01/v3")
-def test_verification_requests_match_their_schema(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+def test_msg01_verification_requests_match_their_schema(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                   ccc: RunContext) -> None:
     merchant = data.merchant()
     category = data.category()
@@ -120,12 +120,12 @@ def test_verification_requests_match_their_schema(platform: PlatformClient, data
 
 
 # -- MSG-02 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("MSG-02")
+@pytest.mark.requirement("MSG-02", id="msg02.pasted-number-is-sent-normalised")
 @pytest.mark.parametrize("form", ["spaces", "full-width-digits", "hyphens"])
 @pytest.mark.variant("MSG-02/v1", param="spaces")
 @pytest.mark.variant("MSG-02/v2", param="full-width-digits")
 @pytest.mark.variant("MSG-02/v3", param="hyphens")
-def test_pasted_number_is_sent_normalised(form: str, platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+def test_msg02_pasted_number_is_sent_normalised(form: str, platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                           ccc: RunContext) -> None:
     category = data.category()
     cert = data.certificate(category)
@@ -152,7 +152,7 @@ def _not_sixteen_digits(number: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.requirement("MSG-02")
+@pytest.mark.requirement("MSG-02", id="msg02.number-not-sixteen-digits-is-intercepted-without-query")
 @pytest.mark.parametrize("form", ["fifteen-digits", "seventeen-digits", "pasted-url", "letter-inside",
                                   "arabic-indic-digits"])
 @pytest.mark.variant("MSG-02/v4", param="fifteen-digits")
@@ -160,7 +160,7 @@ def _not_sixteen_digits(number: str) -> dict[str, str]:
 @pytest.mark.variant("MSG-02/v6", param="pasted-url")
 @pytest.mark.variant("MSG-02/v7", param="letter-inside")
 @pytest.mark.variant("MSG-02/v8", param="arabic-indic-digits")
-def test_number_not_sixteen_digits_is_intercepted_without_query(form: str, platform: PlatformClient,
+def test_msg02_number_not_sixteen_digits_is_intercepted_without_query(form: str, platform: PlatformClient,
                                                                 data: DataFactory, sim: SimulatorControl,
                                                                 ccc: RunContext) -> None:
     category = data.category()
@@ -211,9 +211,9 @@ def _signature_problems(cap: dict[str, Any], ccc: RunContext) -> list[str]:
     return problems
 
 
-@pytest.mark.requirement("MSG-03")
+@pytest.mark.requirement("MSG-03", id="msg03.regulator-calls-are-signed-and-keep-the-secret-out-of-urls")
 @pytest.mark.variant("MSG-03/v1", "MSG-03/v2", "MSG-03/v3")
-def test_regulator_calls_are_signed_and_keep_the_secret_out_of_urls(platform: PlatformClient, data: DataFactory,
+def test_msg03_regulator_calls_are_signed_and_keep_the_secret_out_of_urls(platform: PlatformClient, data: DataFactory,
                                                                      sim: SimulatorControl, ccc: RunContext) -> None:
     merchant = data.merchant()
     category = data.category()
@@ -245,10 +245,10 @@ def test_regulator_calls_are_signed_and_keep_the_secret_out_of_urls(platform: Pl
 
 
 # -- MSG-04 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("MSG-04")
+@pytest.mark.requirement("MSG-04", id="msg04.disposition-reports-match-their-schema")
 @pytest.mark.capability("dispositionReporting")
 @pytest.mark.variant("MSG-04/v1", "MSG-04/v2", "MSG-04/v3")
-def test_disposition_reports_match_their_schema(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+def test_msg04_disposition_reports_match_their_schema(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                 ccc: RunContext) -> None:
     merchant = data.merchant()
     category = data.category()
@@ -329,9 +329,9 @@ class _Conformance:
         return body
 
 
-@pytest.mark.requirement("MSG-05")
+@pytest.mark.requirement("MSG-05", id="msg05.test-control-interface-answers-as-documented")
 @pytest.mark.variant("MSG-05/v1", "MSG-05/v2")
-def test_test_control_interface_answers_as_documented(platform: PlatformClient, data: DataFactory,
+def test_msg05_test_control_interface_answers_as_documented(platform: PlatformClient, data: DataFactory,
                                                       ccc: RunContext) -> None:
     c = _Conformance()
     category = data.category()
@@ -416,9 +416,9 @@ _CHECK_NAMES = ("not_a_server_error", "status_code_conformance", "content_type_c
 _EXAMPLES_PER_OPERATION = 20
 
 
-@pytest.mark.requirement("MSG-05")
+@pytest.mark.requirement("MSG-05", id="msg05.test-control-interface-conforms-under-generated-requests")
 @pytest.mark.variant("MSG-05/v3")
-def test_test_control_interface_conforms_under_generated_requests(platform: PlatformClient, data: DataFactory,
+def test_msg05_test_control_interface_conforms_under_generated_requests(platform: PlatformClient, data: DataFactory,
                                                                   ccc: RunContext, measure: Any) -> None:
     import requests
     import schemathesis
@@ -517,9 +517,9 @@ def _text(body: Any) -> Any:
 
 
 # -- MSG-05: valid input at the contract's edges (issue 11 §5) --------------------------------------
-@pytest.mark.requirement("MSG-05")
+@pytest.mark.requirement("MSG-05", id="msg05.listing-at-the-contracts-edges-is-accepted-and-decided")
 @pytest.mark.parametrize("edge", ["max-length-cjk", "max-length-supplementary", "optional-absent", "optional-null"])
-def test_listing_at_the_contracts_edges_is_accepted_and_decided(edge: str, ccc: RunContext,
+def test_msg05_listing_at_the_contracts_edges_is_accepted_and_decided(edge: str, ccc: RunContext,
                                                                  platform: PlatformClient,
                                                                  data: DataFactory) -> None:
     """A listing whose text fields are as long as the create schema allows (in CJK, or in four-byte

@@ -119,7 +119,7 @@ def _new_listings_stay_provisional(ccc: RunContext, sim: SimulatorControl, platf
            expected={"state": V.listingState.ON_SALE, "withinSecondsOfRecovery": limit}, observed=undecided)
 
 
-@pytest.mark.requirement("RES-01")
+@pytest.mark.requirement("RES-01", id="res01.outage-keeps-new-listings-off-sale-and-recovery-decides-them")
 @pytest.mark.variant("RES-01/v1", "RES-01/v2", "RES-01/v3")
 def test_res01_outage_keeps_new_listings_off_sale_and_recovery_decides_them(ccc: RunContext, sim: SimulatorControl,
                                                                           platform: PlatformClient,
@@ -132,7 +132,7 @@ def test_res01_outage_keeps_new_listings_off_sale_and_recovery_decides_them(ccc:
                                    recovery_extra={"hang": REGULATOR_TIMEOUT}, measure=measure)
 
 
-@pytest.mark.requirement("RES-03")
+@pytest.mark.requirement("RES-03", id="res03.unusable-answers-are-unavailable-never-valid")
 @pytest.mark.variant("RES-03/v1", "RES-03/v2", "RES-03/v3", "RES-03/v4")
 def test_res03_unusable_answers_are_unavailable_never_valid(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                             data: DataFactory, measure: Any) -> None:
@@ -146,7 +146,7 @@ def test_res03_unusable_answers_are_unavailable_never_valid(ccc: RunContext, sim
                                    kinds={name: c.kind for name, c in cases.items()})
 
 
-@pytest.mark.requirement("RES-02")
+@pytest.mark.requirement("RES-02", id="res02.outage-during-reverification-takes-no-valid-listing-off-sale")
 @pytest.mark.variant("RES-02/v1", "RES-02/v2", "RES-02/v3")
 def test_res02_outage_during_reverification_takes_no_valid_listing_off_sale(ccc: RunContext, sim: SimulatorControl,
                                                                           platform: PlatformClient,
@@ -385,7 +385,7 @@ def _res04_stays_within_rate_limit(ccc: RunContext, sim: SimulatorControl, platf
            expected={"noCallWithinSecondsOf429": min_retry_after}, observed=breaches[:10])
 
 
-@pytest.mark.requirement("RES-04")
+@pytest.mark.requirement("RES-04", id="res04.backoff-retry-after-and-rate-limit")
 @pytest.mark.variant("RES-04/v1", "RES-04/v2", "RES-04/v3", "RES-04/v4")
 def test_res04_backoff_retry_after_and_rate_limit(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                   data: DataFactory, measure: Any) -> None:
@@ -414,7 +414,7 @@ def test_res04_backoff_retry_after_and_rate_limit(ccc: RunContext, sim: Simulato
         inconclusive("; ".join(undecided))
 
 
-@pytest.mark.requirement("RES-05")
+@pytest.mark.requirement("RES-05", id="res05.unknown-status-fails-closed")
 @pytest.mark.variant("RES-05/v1", "RES-05/v2")
 def test_res05_unknown_status_fails_closed(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                           measure: Any) -> None:
@@ -509,7 +509,7 @@ def _unknown_status_event_fails_closed(ccc: RunContext, sim: SimulatorControl, p
            observed={"event": event, "listing": listing_brief(seen.value), "afterSeconds": _r(seen.seen_after)})
 
 
-@pytest.mark.requirement("RES-05")
+@pytest.mark.requirement("RES-05", id="res05.pushed-unknown-status-is-accepted-and-fails-closed")
 @pytest.mark.capability("statusPush")
 def test_res05_pushed_unknown_status_is_accepted_and_fails_closed(ccc: RunContext, sim: SimulatorControl,
                                                                   platform: PlatformClient, data: DataFactory,
@@ -517,7 +517,7 @@ def test_res05_pushed_unknown_status_is_accepted_and_fails_closed(ccc: RunContex
     _unknown_status_event_fails_closed(ccc, sim, platform, data, measure, status_change_route(ccc, push=True))
 
 
-@pytest.mark.requirement("RES-05")
+@pytest.mark.requirement("RES-05", id="res05.polled-unknown-status-fails-closed")
 @pytest.mark.capability("changeFeedPolling")
 def test_res05_polled_unknown_status_fails_closed(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                   data: DataFactory, measure: Any) -> None:
@@ -525,7 +525,7 @@ def test_res05_polled_unknown_status_fails_closed(ccc: RunContext, sim: Simulato
     _unknown_status_event_fails_closed(ccc, sim, platform, data, measure, status_change_route(ccc, push=False))
 
 
-@pytest.mark.requirement("RES-05")
+@pytest.mark.requirement("RES-05", id="res05.event-with-malformed-status-is-refused-and-changes-nothing")
 @pytest.mark.capability("statusPush")
 def test_res05_event_with_malformed_status_is_refused_and_changes_nothing(ccc: RunContext, sim: SimulatorControl,
                                                                           platform: PlatformClient,

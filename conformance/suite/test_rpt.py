@@ -84,7 +84,7 @@ def _await_reports(sim: SimulatorControl, merchants: list[str], done: Callable[[
     return wait_until(lambda: _reports(sim, merchants), done, max(0.0, until_epoch - time.time())).value
 
 
-@pytest.mark.requirement("RPT-01")
+@pytest.mark.requirement("RPT-01", id="rpt01.interceptions-and-takedowns-reported-in-time")
 @pytest.mark.variant("RPT-01/v1", "RPT-01/v2", "RPT-01/v3", "RPT-01/v4")
 def test_rpt01_interceptions_and_takedowns_reported_in_time(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                             data: DataFactory, measure: Any) -> None:
@@ -238,7 +238,7 @@ def _one_to_one(reports: list[dict[str, Any]], recorder: ListingHistoryRecorder,
     return problems
 
 
-@pytest.mark.requirement("RPT-02")
+@pytest.mark.requirement("RPT-02", id="rpt02.reports-match-actions-one-to-one")
 @pytest.mark.variant("RPT-02/v1", "RPT-02/v2", "RPT-02/v3")
 def test_rpt02_reports_match_actions_one_to_one(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                 data: DataFactory, measure: Any) -> None:
@@ -313,7 +313,7 @@ def test_rpt02_reports_match_actions_one_to_one(ccc: RunContext, sim: SimulatorC
            observed=problems)
 
 
-@pytest.mark.requirement("RPT-02")
+@pytest.mark.requirement("RPT-02", id="rpt02.redelivered-event-reported-once")
 @pytest.mark.capability("statusPush")  # redelivery is a push
 @pytest.mark.variant("RPT-02/v4")
 def test_rpt02_redelivered_event_reported_once(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,

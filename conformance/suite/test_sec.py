@@ -74,7 +74,7 @@ def _endpoint_accepts_signed(notifier: Notifier, number: str) -> int:
     return int(harmless["sequence"])
 
 
-@pytest.mark.requirement("SEC-01")
+@pytest.mark.requirement("SEC-01", id="sec01.unsigned-or-badly-signed-notifications-are-refused")
 @pytest.mark.variant("SEC-01/v1", "SEC-01/v2", "SEC-01/v3", "SEC-01/v4", "SEC-01/v5", "SEC-01/v6", "SEC-01/v7")
 def test_sec01_unsigned_or_badly_signed_notifications_are_refused(ccc: RunContext, platform: PlatformClient,
                                                                   notifier: Notifier, data: DataFactory) -> None:
@@ -119,7 +119,7 @@ def test_sec01_unsigned_or_badly_signed_notifications_are_refused(ccc: RunContex
            expected={"state": V.listingState.ON_SALE}, observed=changed)
 
 
-@pytest.mark.requirement("SEC-02")
+@pytest.mark.requirement("SEC-02", id="sec02.replayed-notifications-are-refused")
 @pytest.mark.variant("SEC-02/v1", "SEC-02/v2", "SEC-02/v3", "SEC-02/v4")
 def test_sec02_replayed_notifications_are_refused(ccc: RunContext, platform: PlatformClient, notifier: Notifier,
                                                   data: DataFactory) -> None:
@@ -265,7 +265,7 @@ def _unchangeable(view: dict[str, Any]) -> dict[str, Any]:
     return {k: view.get(k) for k in keys}
 
 
-@pytest.mark.requirement("SEC-03")
+@pytest.mark.requirement("SEC-03", id="sec03.hostile-input-gets-4xx-and-changes-nothing")
 @pytest.mark.variant("SEC-03/v1", "SEC-03/v2", "SEC-03/v3")
 def test_sec03_hostile_input_gets_4xx_and_changes_nothing(ccc: RunContext, platform: PlatformClient,
                                                           data: DataFactory, request: pytest.FixtureRequest,
@@ -299,7 +299,7 @@ def test_sec03_hostile_input_gets_4xx_and_changes_nothing(ccc: RunContext, platf
            expected=before, observed=changed or after)
 
 
-@pytest.mark.requirement("SEC-04")
+@pytest.mark.requirement("SEC-04", id="sec04.calls-without-the-declared-bearer-token-are-refused")
 @pytest.mark.variant("SEC-04/v1", "SEC-04/v2", "SEC-04/v3")
 def test_sec04_calls_without_the_declared_bearer_token_are_refused(ccc: RunContext,
                                                                    platform: PlatformClient) -> None:

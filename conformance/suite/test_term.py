@@ -49,9 +49,9 @@ class _Codes:
                 if s["value"] not in S.codes(s["list"])]
 
 
-@pytest.mark.requirement("TERM-01")
+@pytest.mark.requirement("TERM-01", id="term01.platform-uses-only-the-profiles-code-lists")
 @pytest.mark.variant("TERM-01/v1", "TERM-01/v2", "TERM-01/v3")
-def test_platform_uses_only_the_profiles_code_lists(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+def test_term01_platform_uses_only_the_profiles_code_lists(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                      ccc: RunContext) -> None:
     merchant = data.merchant()
     category = data.category()
@@ -98,9 +98,9 @@ def test_platform_uses_only_the_profiles_code_lists(platform: PlatformClient, da
 
 
 # -- TERM-02 ----------------------------------------------------------------------------------------
-@pytest.mark.requirement("TERM-02")
+@pytest.mark.requirement("TERM-02", id="term02.consumer-view-shows-chinese-label-of-valid-status")
 @pytest.mark.variant("TERM-02/v1")
-def test_consumer_view_shows_chinese_label_of_valid_status(platform: PlatformClient, data: DataFactory,
+def test_term02_consumer_view_shows_chinese_label_of_valid_status(platform: PlatformClient, data: DataFactory,
                                                            ccc: RunContext) -> None:
     category = data.category()
     cert = data.certificate(category)
@@ -118,9 +118,9 @@ def test_consumer_view_shows_chinese_label_of_valid_status(platform: PlatformCli
            observed={"status": r.status_code, "body": body if body is not None else r.text[:500]})
 
 
-@pytest.mark.requirement("TERM-02")
+@pytest.mark.requirement("TERM-02", id="term02.consumer-view-label-matches-the-status-it-holds")
 @pytest.mark.variant("TERM-02/v2", "TERM-02/v3")
-def test_consumer_view_label_matches_the_status_it_holds(platform: PlatformClient, data: DataFactory,
+def test_term02_consumer_view_label_matches_the_status_it_holds(platform: PlatformClient, data: DataFactory,
                                                          ccc: RunContext) -> None:
     category = data.category()
     revoked = V.certificateStatus.REVOKED

@@ -151,7 +151,7 @@ def _takedown_by_status_change(ccc: RunContext, sim: SimulatorControl, platform:
 
 # TKD-06 comes first in the module: it is the longest test, and pytest-xdist hands tests out in
 # collection order, so starting it early keeps one worker from idling at the end of a run.
-@pytest.mark.requirement("TKD-06")
+@pytest.mark.requirement("TKD-06", id="tkd06.bulk-change-fully-applied-within-deadline")
 @pytest.mark.exclusive  # 1,000 listings at once: no other test's deadline should share the platform
 @pytest.mark.variant("TKD-06/v1", "TKD-06/v2", "TKD-06/v3")
 def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
@@ -241,7 +241,7 @@ def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: S
                  events=events, merchants=merchants)
 
 
-@pytest.mark.requirement("TKD-01")
+@pytest.mark.requirement("TKD-01", id="tkd01.pushed-status-change-takes-every-affected-listing-down")
 @pytest.mark.variant("TKD-01/v1", "TKD-01/v2", "TKD-01/v3", "TKD-01/v5", "TKD-01/v6", "TKD-01/v7")
 def test_tkd01_pushed_status_change_takes_every_affected_listing_down(ccc: RunContext, sim: SimulatorControl,
                                                                      platform: PlatformClient, data: DataFactory,
@@ -249,7 +249,7 @@ def test_tkd01_pushed_status_change_takes_every_affected_listing_down(ccc: RunCo
     _takedown_by_status_change(ccc, sim, platform, data, measure, status_change_route(ccc, push=True))
 
 
-@pytest.mark.requirement("TKD-02")
+@pytest.mark.requirement("TKD-02", id="tkd02.polled-status-change-takes-every-affected-listing-down")
 @pytest.mark.variant("TKD-02/v1", "TKD-02/v2", "TKD-02/v3", "TKD-02/v5", "TKD-02/v6", "TKD-02/v7")
 def test_tkd02_polled_status_change_takes_every_affected_listing_down(ccc: RunContext, sim: SimulatorControl,
                                                                      platform: PlatformClient, data: DataFactory,
@@ -260,7 +260,7 @@ def test_tkd02_polled_status_change_takes_every_affected_listing_down(ccc: RunCo
     _takedown_by_status_change(ccc, sim, platform, data, measure, status_change_route(ccc, push=False))
 
 
-@pytest.mark.requirement("TKD-04")
+@pytest.mark.requirement("TKD-04", id="tkd04.no-collateral-takedown")
 @pytest.mark.variant("TKD-04/v1", "TKD-04/v2", "TKD-04/v3")
 def test_tkd04_no_collateral_takedown(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                       measure: Any) -> None:
@@ -302,7 +302,7 @@ def test_tkd04_no_collateral_takedown(ccc: RunContext, sim: SimulatorControl, pl
            observed=collateral)
 
 
-@pytest.mark.requirement("TKD-05")
+@pytest.mark.requirement("TKD-05", id="tkd05.lifted-suspension-makes-listing-sellable-again")
 @pytest.mark.variant("TKD-05/v1")
 def test_tkd05_lifted_suspension_makes_listing_sellable_again(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                               data: DataFactory, measure: Any) -> None:
@@ -344,7 +344,7 @@ def test_tkd05_lifted_suspension_makes_listing_sellable_again(ccc: RunContext, s
             limit=float(ccc.timing["listingDecisionSeconds"]))
 
 
-@pytest.mark.requirement("TKD-07")
+@pytest.mark.requirement("TKD-07", id="tkd07.duplicate-and-out-of-order-events-end-in-newest-state")
 @pytest.mark.capability("statusPush")  # out-of-order delivery is a push phenomenon; the feed is ordered
 @pytest.mark.variant("TKD-07/v1", "TKD-07/v2", "TKD-07/v3")
 def test_tkd07_duplicate_and_out_of_order_events_end_in_newest_state(ccc: RunContext, sim: SimulatorControl,
@@ -411,7 +411,7 @@ def test_tkd07_duplicate_and_out_of_order_events_end_in_newest_state(ccc: RunCon
 # TKD-03 comes last: it depends on the platform's periodic re-verification keeping its interval,
 # which a platform may not manage while it re-verifies TKD-06's thousand listings; last in the module,
 # it rarely runs alongside that set-up.
-@pytest.mark.requirement("TKD-03")
+@pytest.mark.requirement("TKD-03", id="tkd03.expiry-found-by-periodic-reverification")
 @pytest.mark.variant("TKD-03/v1", "TKD-03/v3")
 def test_tkd03_expiry_found_by_periodic_reverification(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                        data: DataFactory, measure: Any) -> None:

@@ -74,21 +74,21 @@ def _expired_status_event_takes_listing_down(ccc: RunContext, sim: SimulatorCont
            observed={"listing": listing_brief(seen.value), "expiryDate": cert.get("expiryDate")})
 
 
-@pytest.mark.requirement("TKD-01")
+@pytest.mark.requirement("TKD-01", id="tkd01.pushed-expired-status-takes-listing-down")
 @pytest.mark.variant("TKD-01/v4")
 def test_tkd01_pushed_expired_status_takes_listing_down(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                         data: DataFactory, measure: Any) -> None:
     _expired_status_event_takes_listing_down(ccc, sim, platform, data, measure, status_change_route(ccc, push=True))
 
 
-@pytest.mark.requirement("TKD-02")
+@pytest.mark.requirement("TKD-02", id="tkd02.polled-expired-status-takes-listing-down")
 @pytest.mark.variant("TKD-02/v4")
 def test_tkd02_polled_expired_status_takes_listing_down(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                         data: DataFactory, measure: Any) -> None:
     _expired_status_event_takes_listing_down(ccc, sim, platform, data, measure, status_change_route(ccc, push=False))
 
 
-@pytest.mark.requirement("TKD-05")
+@pytest.mark.requirement("TKD-05", id="tkd05.valid-event-restores-only-suspension-takedowns")
 @pytest.mark.variant("TKD-05/v2", "TKD-05/v3", "TKD-05/v4", "TKD-05/v5")
 def test_tkd05_valid_event_restores_only_suspension_takedowns(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                               data: DataFactory) -> None:
@@ -134,7 +134,7 @@ def test_tkd05_valid_event_restores_only_suspension_takedowns(ccc: RunContext, s
                 expected={"state": f"not {V.listingState.ON_SALE}", "observedForSeconds": route.allowance})
 
 
-@pytest.mark.requirement("TKD-03")
+@pytest.mark.requirement("TKD-03", id="tkd03.expiry-date-today-keeps-listing-on-sale-at-reverification")
 @pytest.mark.variant("TKD-03/v2")
 def test_tkd03_expiry_date_today_keeps_listing_on_sale_at_reverification(ccc: RunContext, sim: SimulatorControl,
                                                                          platform: PlatformClient,

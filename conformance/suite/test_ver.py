@@ -64,9 +64,9 @@ def _expect_intercepted(listing: dict[str, Any], obs: Observation, ccc: RunConte
 
 
 # -- VER-01 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-01")
+@pytest.mark.requirement("VER-01", id="ver01.valid-covering-certificate-goes-on-sale")
 @pytest.mark.variant("VER-01/v1")
-def test_valid_covering_certificate_goes_on_sale(platform: PlatformClient, data: DataFactory,
+def test_ver01_valid_covering_certificate_goes_on_sale(platform: PlatformClient, data: DataFactory,
                                                  ccc: RunContext) -> None:
     category = data.category()
     cert = data.certificate(category)
@@ -75,14 +75,14 @@ def test_valid_covering_certificate_goes_on_sale(platform: PlatformClient, data:
                     "and holder must go on sale")
 
 
-@pytest.mark.requirement("VER-01")
+@pytest.mark.requirement("VER-01", id="ver01.pasted-certificate-number-is-normalised-and-goes-on-sale")
 @pytest.mark.parametrize("form", list(pasted_certificate_numbers("0" * 16)))
 @pytest.mark.variant("VER-01/v2", param="spaces")
 @pytest.mark.variant("VER-01/v3", param="full-width-digits")
 @pytest.mark.variant("VER-01/v4", param="hyphens")
 @pytest.mark.variant("VER-01/v5", param="ideographic-space-and-tab")
 @pytest.mark.variant("VER-01/v6", param="full-width-with-dashes")
-def test_pasted_certificate_number_is_normalised_and_goes_on_sale(form: str, platform: PlatformClient,
+def test_ver01_pasted_certificate_number_is_normalised_and_goes_on_sale(form: str, platform: PlatformClient,
                                                                   data: DataFactory, ccc: RunContext) -> None:
     # Merchants paste numbers with spaces, hyphens and full-width digits; the number is the same.
     category = data.category()
@@ -94,9 +94,9 @@ def test_pasted_certificate_number_is_normalised_and_goes_on_sale(form: str, pla
                     "and the listing go on sale", pasted=pasted, registryNumber=cert["certificateNo"])
 
 
-@pytest.mark.requirement("VER-01")
+@pytest.mark.requirement("VER-01", id="ver01.certificate-on-its-expiry-date-goes-on-sale")
 @pytest.mark.variant("VER-01/v7")
-def test_certificate_on_its_expiry_date_goes_on_sale(platform: PlatformClient, data: DataFactory,
+def test_ver01_certificate_on_its_expiry_date_goes_on_sale(platform: PlatformClient, data: DataFactory,
                                                      ccc: RunContext) -> None:
     # A certificate is valid on its expiry date itself (Clarifications); only the day after is expired.
     category = data.category()
@@ -111,13 +111,13 @@ def test_certificate_on_its_expiry_date_goes_on_sale(platform: PlatformClient, d
 _NO_NUMBER = {"omitted": ..., "null": None, "blank": "   ", "ideographic-space": "\u3000"}
 
 
-@pytest.mark.requirement("VER-02")
+@pytest.mark.requirement("VER-02", id="ver02.listing-without-certificate-number-is-intercepted")
 @pytest.mark.parametrize("form", list(_NO_NUMBER))
 @pytest.mark.variant("VER-02/v1", param="omitted")
 @pytest.mark.variant("VER-02/v2", param="null")
 @pytest.mark.variant("VER-02/v3", param="blank")
 @pytest.mark.variant("VER-02/v4", param="ideographic-space")
-def test_listing_without_certificate_number_is_intercepted(form: str, platform: PlatformClient,
+def test_ver02_listing_without_certificate_number_is_intercepted(form: str, platform: PlatformClient,
                                                           data: DataFactory, ccc: RunContext) -> None:
     category = data.category()
     cert = data.certificate(category)  # brand, model and manufacturer are real; only the number is missing
@@ -129,10 +129,10 @@ def test_listing_without_certificate_number_is_intercepted(form: str, platform: 
                         f"a catalogue listing without a certificate number ({form}) must be intercepted")
 
 
-@pytest.mark.requirement("VER-02")
+@pytest.mark.requirement("VER-02", id="ver02.self-declaration-product-without-reference-is-intercepted")
 @pytest.mark.capability("selfDeclaration")
 @pytest.mark.variant("VER-02/v5")
-def test_self_declaration_product_without_reference_is_intercepted(platform: PlatformClient, data: DataFactory,
+def test_ver02_self_declaration_product_without_reference_is_intercepted(platform: PlatformClient, data: DataFactory,
                                                                   ccc: RunContext) -> None:
     # A self-declaration product still needs its reference: without one it is uncertified goods.
     category = data.category(scheme="self-declaration")
@@ -144,9 +144,9 @@ def test_self_declaration_product_without_reference_is_intercepted(platform: Pla
 
 
 # -- VER-03 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-03")
+@pytest.mark.requirement("VER-03", id="ver03.unknown-certificate-is-intercepted")
 @pytest.mark.variant("VER-03/v1")
-def test_unknown_certificate_is_intercepted(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+def test_ver03_unknown_certificate_is_intercepted(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                             ccc: RunContext) -> None:
     category = data.category()
     with precondition("a well-formed certificate number the registry does not hold"):
@@ -159,13 +159,13 @@ def test_unknown_certificate_is_intercepted(platform: PlatformClient, data: Data
 
 
 # -- VER-04 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-04")
+@pytest.mark.requirement("VER-04", id="ver04.invalid-certificate-status-is-intercepted")
 @pytest.mark.parametrize("status", S.invalid_statuses())
 @pytest.mark.variant("VER-04/v1", param="SUSPENDED")
 @pytest.mark.variant("VER-04/v2", param="REVOKED")
 @pytest.mark.variant("VER-04/v3", param="CANCELLED")
 @pytest.mark.variant("VER-04/v4", param="EXPIRED")
-def test_invalid_certificate_status_is_intercepted(status: str, platform: PlatformClient, data: DataFactory,
+def test_ver04_invalid_certificate_status_is_intercepted(status: str, platform: PlatformClient, data: DataFactory,
                                                    ccc: RunContext) -> None:
     category = data.category()
     cert = data.certificate(category, status=status)
@@ -177,9 +177,9 @@ def test_invalid_certificate_status_is_intercepted(status: str, platform: Platfo
 
 
 # -- VER-05 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-05")
+@pytest.mark.requirement("VER-05", id="ver05.certificate-past-expiry-date-is-intercepted-while-registry-says-valid")
 @pytest.mark.variant("VER-05/v1", "VER-05/v2")
-def test_certificate_past_expiry_date_is_intercepted_while_registry_says_valid(
+def test_ver05_certificate_past_expiry_date_is_intercepted_while_registry_says_valid(
         platform: PlatformClient, data: DataFactory, sim: SimulatorControl, ccc: RunContext) -> None:
     category = data.category()
     yesterday = (today_in_shanghai() - timedelta(days=1)).isoformat()
@@ -200,14 +200,14 @@ def _model_not_covered(cert: dict[str, Any], data: DataFactory) -> dict[str, str
             "covered-model-with-suffix": f"{first}X", "no-model": None}
 
 
-@pytest.mark.requirement("VER-06")
+@pytest.mark.requirement("VER-06", id="ver06.model-not-covered-is-intercepted")
 @pytest.mark.parametrize("variant", ["other-model", "prefix-of-covered-model", "covered-model-with-suffix",
                                      "no-model"])
 @pytest.mark.variant("VER-06/v1", param="other-model")
 @pytest.mark.variant("VER-06/v2", param="prefix-of-covered-model")
 @pytest.mark.variant("VER-06/v3", param="covered-model-with-suffix")
 @pytest.mark.variant("VER-06/v4", param="no-model")
-def test_model_not_covered_is_intercepted(variant: str, platform: PlatformClient, data: DataFactory,
+def test_ver06_model_not_covered_is_intercepted(variant: str, platform: PlatformClient, data: DataFactory,
                                           ccc: RunContext) -> None:
     category = data.category()
     cert = data.certificate(category)
@@ -231,7 +231,7 @@ def _covered_model_forms(cert: dict[str, Any]) -> dict[str, str]:
     }
 
 
-@pytest.mark.requirement("VER-06")
+@pytest.mark.requirement("VER-06", id="ver06.covered-model-matches-ignoring-case-spaces-and-width")
 @pytest.mark.parametrize("form", ["second-model", "lower-case", "spaces-for-hyphens", "full-width",
                                   "full-width-lower-case-ideographic-spaces"])
 @pytest.mark.variant("VER-06/v5", param="second-model")
@@ -239,7 +239,7 @@ def _covered_model_forms(cert: dict[str, Any]) -> dict[str, str]:
 @pytest.mark.variant("VER-06/v7", param="spaces-for-hyphens")
 @pytest.mark.variant("VER-06/v8", param="full-width")
 @pytest.mark.variant("VER-06/v9", param="full-width-lower-case-ideographic-spaces")
-def test_covered_model_matches_ignoring_case_spaces_and_width(form: str, platform: PlatformClient,
+def test_ver06_covered_model_matches_ignoring_case_spaces_and_width(form: str, platform: PlatformClient,
                                                               data: DataFactory, ccc: RunContext) -> None:
     category = data.category()
     cert = data.certificate(category)
@@ -250,9 +250,9 @@ def test_covered_model_matches_ignoring_case_spaces_and_width(form: str, platfor
 
 
 # -- VER-07 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-07")
+@pytest.mark.requirement("VER-07", id="ver07.certificate-for-another-product-is-intercepted")
 @pytest.mark.variant("VER-07/v1")
-def test_certificate_for_another_product_is_intercepted(platform: PlatformClient, data: DataFactory,
+def test_ver07_certificate_for_another_product_is_intercepted(platform: PlatformClient, data: DataFactory,
                                                         ccc: RunContext) -> None:
     certified = data.category()
     listed = data.other_category(certified["productCode"])
@@ -270,11 +270,11 @@ def _holder_certificate(data: DataFactory, category: dict[str, Any]) -> dict[str
                             factory=_company(data, "制造"))
 
 
-@pytest.mark.requirement("VER-08")
+@pytest.mark.requirement("VER-08", id="ver08.foreign-brand-and-manufacturer-is-intercepted")
 @pytest.mark.parametrize("variant", ["foreign-brand-and-manufacturer", "neither-given"])
 @pytest.mark.variant("VER-08/v1", param="foreign-brand-and-manufacturer")
 @pytest.mark.variant("VER-08/v2", param="neither-given")
-def test_foreign_brand_and_manufacturer_is_intercepted(variant: str, platform: PlatformClient,
+def test_ver08_foreign_brand_and_manufacturer_is_intercepted(variant: str, platform: PlatformClient,
                                                        data: DataFactory, ccc: RunContext) -> None:
     category = data.category()
     cert = _holder_certificate(data, category)
@@ -290,13 +290,13 @@ def test_foreign_brand_and_manufacturer_is_intercepted(variant: str, platform: P
                         listingBrand=fields.get("brand"), listingManufacturer=fields.get("manufacturer"))
 
 
-@pytest.mark.requirement("VER-08")
+@pytest.mark.requirement("VER-08", id="ver08.one-matching-holder-element-goes-on-sale")
 @pytest.mark.parametrize("holder", ["brand", "applicant", "manufacturer", "factory"])
 @pytest.mark.variant("VER-08/v3", param="brand")
 @pytest.mark.variant("VER-08/v4", param="applicant")
 @pytest.mark.variant("VER-08/v5", param="manufacturer")
 @pytest.mark.variant("VER-08/v6", param="factory")
-def test_one_matching_holder_element_goes_on_sale(holder: str, platform: PlatformClient, data: DataFactory,
+def test_ver08_one_matching_holder_element_goes_on_sale(holder: str, platform: PlatformClient, data: DataFactory,
                                                   ccc: RunContext) -> None:
     category = data.category()
     cert = _holder_certificate(data, category)
@@ -315,12 +315,12 @@ def test_one_matching_holder_element_goes_on_sale(holder: str, platform: Platfor
 
 
 # -- VER-09 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-09")
+@pytest.mark.requirement("VER-09", id="ver09.out-of-catalogue-listing-goes-on-sale-without-query")
 @pytest.mark.parametrize("number", ["none", "revoked-certificate", "malformed"])
 @pytest.mark.variant("VER-09/v1", param="none")
 @pytest.mark.variant("VER-09/v2", param="revoked-certificate")
 @pytest.mark.variant("VER-09/v3", param="malformed")
-def test_out_of_catalogue_listing_goes_on_sale_without_query(number: str, platform: PlatformClient,
+def test_ver09_out_of_catalogue_listing_goes_on_sale_without_query(number: str, platform: PlatformClient,
                                                              data: DataFactory, sim: SimulatorControl, ccc: RunContext) -> None:
     category = data.out_of_catalogue()
     fields = data.listing(None, category, brand=data.brand(), model=data.model())
@@ -339,9 +339,9 @@ def test_out_of_catalogue_listing_goes_on_sale_without_query(number: str, platfo
 
 
 # -- VER-10 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-10")
+@pytest.mark.requirement("VER-10", id="ver10.self-declaration-product-with-reference-goes-on-sale")
 @pytest.mark.variant("VER-10/v1")
-def test_self_declaration_product_with_reference_goes_on_sale(platform: PlatformClient, data: DataFactory,
+def test_ver10_self_declaration_product_with_reference_goes_on_sale(platform: PlatformClient, data: DataFactory,
                                                               ccc: RunContext) -> None:
     category = data.category(scheme="self-declaration")
     reference = f"SD{today_in_shanghai().year}{uuid.uuid4().int % 10**10:010d}"
@@ -362,12 +362,12 @@ def _listing_on_sale(platform: PlatformClient, data: DataFactory, ccc: RunContex
     return listing
 
 
-@pytest.mark.requirement("VER-11")
+@pytest.mark.requirement("VER-11", id="ver11.edit-of-listing-on-sale-is-verified-again")
 @pytest.mark.parametrize("edited", ["certificate-number", "model", "category"])
 @pytest.mark.variant("VER-11/v1", param="certificate-number")
 @pytest.mark.variant("VER-11/v2", param="model")
 @pytest.mark.variant("VER-11/v3", param="category")
-def test_edit_of_listing_on_sale_is_verified_again(edited: str, platform: PlatformClient, data: DataFactory,
+def test_ver11_edit_of_listing_on_sale_is_verified_again(edited: str, platform: PlatformClient, data: DataFactory,
                                                    ccc: RunContext, sim: SimulatorControl) -> None:
     category = data.category()
     revoked = V.certificateStatus.REVOKED
@@ -424,12 +424,12 @@ def test_edit_of_listing_on_sale_is_verified_again(edited: str, platform: Platfo
 
 
 # -- VER-12 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-12")
+@pytest.mark.requirement("VER-12", id="ver12.unchanged-resubmission-is-intercepted-again")
 @pytest.mark.parametrize("cause", ["revoked-certificate", "model-not-covered", "no-certificate"])
 @pytest.mark.variant("VER-12/v1", param="revoked-certificate")
 @pytest.mark.variant("VER-12/v2", param="model-not-covered")
 @pytest.mark.variant("VER-12/v3", param="no-certificate")
-def test_unchanged_resubmission_is_intercepted_again(cause: str, platform: PlatformClient, data: DataFactory,
+def test_ver12_unchanged_resubmission_is_intercepted_again(cause: str, platform: PlatformClient, data: DataFactory,
                                                      ccc: RunContext) -> None:
     category = data.category()
     if cause == "revoked-certificate":

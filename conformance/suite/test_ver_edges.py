@@ -59,9 +59,9 @@ def _decided(platform: PlatformClient, ccc: RunContext, ids: list[str], t0: floa
 
 
 # -- VER-01 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-01")
+@pytest.mark.requirement("VER-01", id="ver01.listing-goes-on-sale-only-after-the-regulator-answered")
 @pytest.mark.variant("VER-01/v8")
-def test_listing_goes_on_sale_only_after_the_regulator_answered(platform: PlatformClient, data: DataFactory,
+def test_ver01_listing_goes_on_sale_only_after_the_regulator_answered(platform: PlatformClient, data: DataFactory,
                                                                 sim: SimulatorControl, ccc: RunContext) -> None:
     # A platform that sells first and checks later (optimistic listing) would show ON_SALE before the
     # regulator ever heard of the listing. The simulator's receipt time and the harness's reading share
@@ -89,9 +89,10 @@ def test_listing_goes_on_sale_only_after_the_regulator_answered(platform: Platfo
 
 
 # -- VER-03 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-03")
+@pytest.mark.requirement("VER-03", id="ver03.number-one-digit-from-a-registered-one-is-not-found")
 @pytest.mark.variant("VER-03/v2")
-def test_number_one_digit_from_a_registered_one_is_not_found(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+def test_ver03_number_one_digit_from_a_registered_one_is_not_found(platform: PlatformClient, data: DataFactory,
+                                                                   sim: SimulatorControl,
                                                              ccc: RunContext) -> None:
     # The nearest neighbour of a real number: a platform matching loosely (prefix, edit distance) finds it.
     category = data.category()
@@ -109,9 +110,9 @@ def test_number_one_digit_from_a_registered_one_is_not_found(platform: PlatformC
 
 
 # -- VER-07 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-07")
+@pytest.mark.requirement("VER-07", id="ver07.certificate-for-a-neighbouring-product-is-intercepted")
 @pytest.mark.variant("VER-07/v2")
-def test_certificate_for_a_neighbouring_product_is_intercepted(platform: PlatformClient, data: DataFactory,
+def test_ver07_certificate_for_a_neighbouring_product_is_intercepted(platform: PlatformClient, data: DataFactory,
                                                                ccc: RunContext) -> None:
     # Two products of one catalogue category (e.g. 0701 fridges and 0703 air-conditioners): a platform
     # comparing only the category group would let one pass for the other.
@@ -154,10 +155,10 @@ _HOLDER_VARIANTS = {
 }
 
 
-@pytest.mark.requirement("VER-08")
+@pytest.mark.requirement("VER-08", id="ver08.holder-matching-normalises-every-holder-field")
 @pytest.mark.variant("VER-08/v7", "VER-08/v8", "VER-08/v9", "VER-08/v10", "VER-08/v11", "VER-08/v12")
 @pytest.mark.variant("VER-08/v13", "VER-08/v14", "VER-08/v15", "VER-08/v16", "VER-08/v17", "VER-08/v18")
-def test_holder_matching_normalises_every_holder_field(platform: PlatformClient, data: DataFactory,
+def test_ver08_holder_matching_normalises_every_holder_field(platform: PlatformClient, data: DataFactory,
                                                        ccc: RunContext) -> None:
     # One certificate whose brand, applicant, manufacturer and factory are four different names with
     # ASCII letters in them; one listing per field × rule that matches through that field alone.
@@ -190,9 +191,10 @@ def test_holder_matching_normalises_every_holder_field(platform: PlatformClient,
 
 
 # -- VER-09 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-09")
+@pytest.mark.requirement("VER-09", id="ver09.out-of-catalogue-listing-is-never-touched-by-events")
 @pytest.mark.variant("VER-09/v4")
-def test_out_of_catalogue_listing_is_never_touched_by_events(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+def test_ver09_out_of_catalogue_listing_is_never_touched_by_events(platform: PlatformClient, data: DataFactory,
+                                                                   sim: SimulatorControl,
                                                              ccc: RunContext) -> None:
     # The out-of-catalogue listing carries the number of a certificate that a catalogue listing (another
     # merchant's) is verified on. The certificate is revoked: the catalogue listing comes down, which
@@ -225,12 +227,12 @@ def test_out_of_catalogue_listing_is_never_touched_by_events(platform: PlatformC
 
 
 # -- VER-10 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-10")
+@pytest.mark.requirement("VER-10", id="ver10.self-declaration-reference-is-accepted-only-where-it-applies")
 @pytest.mark.capability("selfDeclaration")
 @pytest.mark.variant("VER-10/v2", param="certificate-product")
 @pytest.mark.variant("VER-10/v3", param="blank-reference")
 @pytest.mark.parametrize("case", ["certificate-product", "blank-reference"])
-def test_self_declaration_reference_is_accepted_only_where_it_applies(case: str, platform: PlatformClient,
+def test_ver10_self_declaration_reference_is_accepted_only_where_it_applies(case: str, platform: PlatformClient,
                                                                       data: DataFactory, ccc: RunContext) -> None:
     # Self-declaration replaces a certificate only for products the catalogue puts under that scheme,
     # and only with an actual reference.
@@ -250,11 +252,11 @@ def test_self_declaration_reference_is_accepted_only_where_it_applies(case: str,
 
 
 # -- VER-11 ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("VER-11")
+@pytest.mark.requirement("VER-11", id="ver11.edit-of-brand-or-manufacturer-is-verified-again")
 @pytest.mark.variant("VER-11/v4", param="brand")
 @pytest.mark.variant("VER-11/v5", param="manufacturer")
 @pytest.mark.parametrize("edited", ["brand", "manufacturer"])
-def test_edit_of_brand_or_manufacturer_is_verified_again(edited: str, platform: PlatformClient, data: DataFactory,
+def test_ver11_edit_of_brand_or_manufacturer_is_verified_again(edited: str, platform: PlatformClient, data: DataFactory,
                                                          ccc: RunContext) -> None:
     # The listing passes the holder check through the edited field alone, so the edit makes it fail.
     category = data.category()

@@ -35,9 +35,9 @@ def _json(r: Any) -> Any:
         return None
 
 
-@pytest.mark.requirement("VIS-01")
+@pytest.mark.requirement("VIS-01", id="vis01.consumer-view-shows-certificate-label-and-check-time")
 @pytest.mark.variant("VIS-01/v1", "VIS-01/v2")
-def test_consumer_view_shows_certificate_label_and_check_time(platform: PlatformClient, data: DataFactory,
+def test_vis01_consumer_view_shows_certificate_label_and_check_time(platform: PlatformClient, data: DataFactory,
                                                               ccc: RunContext) -> None:
     category = data.category()
     cert = data.certificate(category)
@@ -76,11 +76,11 @@ def test_consumer_view_shows_certificate_label_and_check_time(platform: Platform
            observed={"problems": problems, "status": r.status_code, "body": body if body is not None else r.text[:500]})
 
 
-@pytest.mark.requirement("VIS-02")
+@pytest.mark.requirement("VIS-02", id="vis02.listing-off-sale-cannot-be-bought")
 @pytest.mark.parametrize("how", ["intercepted", "taken-down"])
 @pytest.mark.variant("VIS-02/v1", param="intercepted")
 @pytest.mark.variant("VIS-02/v2", param="taken-down")
-def test_listing_off_sale_cannot_be_bought(how: str, platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+def test_vis02_listing_off_sale_cannot_be_bought(how: str, platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                           ccc: RunContext) -> None:
     category = data.category()
     revoked = V.certificateStatus.REVOKED

@@ -25,3 +25,14 @@ def test_verified_by_in_specs_matches_the_markers() -> None:
         assert sorted(r.verified_by) == mapping.get(r.id, []), (
             f"{r.id}: verified_by {sorted(r.verified_by)} but the markers say {mapping.get(r.id, [])}; "
             "run `python -m conformance.coverage --write`")
+
+
+def test_every_conformance_test_has_a_unique_stable_id(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ids = coverage.test_ids()
+    assert set(ids) == set(coverage.suite_markers()) and len(set(ids.values())) == len(ids)
+    # A test without one is refused, so the published trace never falls back to a function name.
+    (tmp_path / "test_x.py").write_text('import pytest\n@pytest.mark.requirement("VER-01")\ndef test_a(): pass\n')
+    import pytest
+
+    with pytest.raises(coverage.CoverageError, match="stable id"):
+        coverage.test_ids(tmp_path)
