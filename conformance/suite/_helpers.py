@@ -194,7 +194,15 @@ def status_change_route(ccc: RunContext, *, push: bool | None = None) -> StatusC
         return StatusChangeRoute(False, deadline + poll + tol, deadline,
                                  f"change feed: takedownDeadlineSeconds {deadline:g} + pollIntervalSeconds "
                                  f"{poll:g} + tolerance {tol:g}")
-    interval = float(t["reverificationIntervalSeconds"])
+    return reverification_route(ccc)
+
+
+def reverification_route(ccc: RunContext) -> StatusChangeRoute:
+    """A change no event announces (an expiry date passing) or a platform with no event route: found by
+    periodic re-verification within one interval plus the takedown deadline (plus tolerance)."""
+    interval = float(ccc.timing["reverificationIntervalSeconds"])
+    deadline = float(ccc.timing["takedownDeadlineSeconds"])
+    tol = float(specs.load().param("measurementToleranceSeconds"))
     return StatusChangeRoute(False, interval + deadline + tol, deadline,
                              f"re-verification only: reverificationIntervalSeconds {interval:g} + "
                              f"takedownDeadlineSeconds {deadline:g} + tolerance {tol:g}", by_event=False)
@@ -295,6 +303,24 @@ def issue_certificates_concurrently(data: DataFactory, category: dict[str, Any],
     """``count`` fresh certificates for one category, issued by the simulator through a thread pool."""
     with ThreadPoolExecutor(max_workers=max(1, min(workers, count))) as pool:
         return list(pool.map(lambda _: data.certificate(category), range(count)))
+
+
+@contextmanager
+def event_path_only(sim: SimulatorControl, numbers: list[str]) -> Iterator[None]:
+    """While the block runs, the regulator's query interface fails (503) for these certificates, so a
+    change can reach the platform only as the status-change event under test: a platform that ignored
+    events but re-verified often would otherwise pass an event test by its re-verification. Fair by the
+    profile: events are applied as they come, and an outage at re-verification changes nothing (RES-02)."""
+    with contextlib.ExitStack() as stack:
+        for number in numbers:
+            stack.enter_context(scoped_simulator_fault(sim, "http-error", match={"certificateNo": number},
+                                                       params={"status": 503}))
+        yield
+
+
+def rounded(seconds: float | None) -> float | None:
+    """A measured time as reports show it: to the millisecond."""
+    return None if seconds is None else round(seconds, 3)
 
 
 @contextmanager

@@ -11,8 +11,8 @@ import itertools
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -28,11 +28,13 @@ from conformance.suite._helpers import (
     StatusChangeRoute,
     create_listings_concurrently,
     create_listings_on_sale,
+    event_path_only,
     forged_status_event,
     listing_brief,
     listing_decision_deadline,
     listing_on_sale,
     received_epoch,
+    rounded,
     run_concurrently,
     scoped_simulator_fault,
     status_change_route,
@@ -53,10 +55,6 @@ def _provisional(view: dict[str, Any]) -> bool:
     state = view.get("state")
     return state == V.listingState.PENDING_VERIFICATION or (
         state == V.listingState.INTERCEPTED and view.get("reasonCode") == V.reasonCode.VERIFICATION_UNAVAILABLE)
-
-
-def _r(x: float | None) -> float | None:
-    return None if x is None else round(x, 3)
 
 
 def _verification_attempts(sim: SimulatorControl, merchant_id: str) -> list[dict[str, Any]]:
@@ -87,7 +85,7 @@ def _new_listings_stay_provisional(ccc: RunContext, sim: SimulatorControl, platf
         kind_of = {str(c["listingId"]): kind for c, kind in zip(created, plan, strict=True)}
         # The violation is the condition: nothing may satisfy it before the decision deadline passes.
         left = watch_listings(platform, list(kind_of), lambda v: not _provisional(v), decision, start=t0)
-        wrong = {kind_of[lid]: {"listing": listing_brief(s.value), "afterSeconds": _r(s.seen_after)}
+        wrong = {kind_of[lid]: {"listing": listing_brief(s.value), "afterSeconds": rounded(s.seen_after)}
                  for lid, s in left.items() if s.satisfied}
         expect(not wrong,
                "while the regulator gave no usable answer, a new catalogue listing was put on sale or decided "
@@ -109,7 +107,7 @@ def _new_listings_stay_provisional(ccc: RunContext, sim: SimulatorControl, platf
                            max(limit.values()), start=t_recovered)
     for lid, s in after.items():
         if s.satisfied:
-            measure(f"decisionAfterRecovery[{kind_of[lid]}]", _r(s.seen_after), "s",
+            measure(f"decisionAfterRecovery[{kind_of[lid]}]", rounded(s.seen_after), "s",
                     limit=float(ccc.timing["listingDecisionSeconds"]))
     undecided = {kind_of[lid]: {"listing": listing_brief(s.value), "limitSeconds": limit[lid]}
                  for lid, s in after.items() if not s.met_by(limit[lid])}
@@ -247,12 +245,9 @@ def _wait_captures(sim: SimulatorControl, match: dict[str, str], count: int, tim
                    faulted: bool = False) -> list[dict[str, Any]]:
     """Poll the simulator until it captured ``count`` verification requests matching ``match`` (only those
     a fault answered, with ``faulted``), or time is up. Returns them."""
-    step = float(S.param("pollStepSeconds"))
-    while True:
-        caps = [c for c in sim.captures(route="verifications", match=match) if c.get("fault") or not faulted]
-        if len(caps) >= count or time.monotonic() - start >= timeout:
-            return caps
-        time.sleep(step)
+    # Through wait_until, so the time spent polling is counted (WaitClock) like every other wait.
+    return wait_until(lambda: [c for c in sim.captures(route="verifications", match=match) if c.get("fault") or not faulted],
+                      lambda caps: len(caps) >= count, timeout, start=start).value
 
 
 def _res04_pending_retries_back_off(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
@@ -445,14 +440,14 @@ def _unknown_status_at_reverification(ccc: RunContext, sim: SimulatorControl, pl
                    if c.get("fault")]
             expect(met, "no re-verification of the listing met the unknown status", observed=len(met))
     if seen.satisfied:
-        measure("unknownStatusTakedownLatency", _r(seen.seen_after), "s", limit=interval + deadline)
+        measure("unknownStatusTakedownLatency", rounded(seen.seen_after), "s", limit=interval + deadline)
     expect(seen.met_by(allowance) and (seen.value or {}).get("reasonCode") == V.reasonCode.VERIFICATION_UNAVAILABLE,
            f"a listing on sale whose certificate the regulator reported with an unknown status was not taken off "
            f"sale with {V.reasonCode.VERIFICATION_UNAVAILABLE} within reverificationIntervalSeconds {interval:g} + "
            f"takedownDeadlineSeconds {deadline:g} + tolerance",
            expected={"state": f"not {V.listingState.ON_SALE}", "reasonCode": V.reasonCode.VERIFICATION_UNAVAILABLE,
                      "withinSeconds": allowance},
-           observed={"listing": listing_brief(seen.value), "afterSeconds": _r(seen.seen_after)})
+           observed={"listing": listing_brief(seen.value), "afterSeconds": rounded(seen.seen_after)})
 
 
 # -- RES-05 through events: statuses are open-ended codes (profile Clarifications) ---------------------
@@ -464,16 +459,6 @@ def _unknown_status_code() -> str:
     return code
 
 
-@contextmanager
-def _event_path_only(sim: SimulatorControl, number: str) -> Iterator[None]:
-    """While the block runs the regulator's query interface fails (503) for this certificate, so only the
-    event under test can take its listing down: a platform that ignored the event but re-verified often
-    would otherwise pass by re-verification, which meets the registry's new status too. Fair by the
-    profile: an event is applied as it comes, and an outage at re-verification changes nothing (RES-02)."""
-    with scoped_simulator_fault(sim, "http-error", match={"certificateNo": number}, params={"status": 503}):
-        yield
-
-
 def _unknown_status_event_fails_closed(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                        measure: Any, route: StatusChangeRoute) -> None:
     """The regulator announces a status outside the code list for a certificate with a listing on sale:
@@ -482,7 +467,7 @@ def _unknown_status_event_fails_closed(ccc: RunContext, sim: SimulatorControl, p
     cert, listing = listing_on_sale(platform, data, ccc)
     lid, number = str(listing["listingId"]), cert["certificateNo"]
     status = _unknown_status_code()
-    with _event_path_only(sim, number):
+    with event_path_only(sim, [number]):
         t0 = time.monotonic()
         event = sim.set_status(number, status, reason="conformance RES-05: a status this suite's code list lacks",
                                push=route.push)
@@ -490,7 +475,7 @@ def _unknown_status_event_fails_closed(ccc: RunContext, sim: SimulatorControl, p
                               start=t0)[lid]
         pushes = sim.pushes(event_id=event["eventId"]) if route.push else []
     if seen.satisfied:
-        measure("unknownStatusEventTakedownLatency", _r(seen.seen_after), "s", limit=route.deadline)
+        measure("unknownStatusEventTakedownLatency", rounded(seen.seen_after), "s", limit=route.deadline)
     if route.push:
         with precondition("the simulator pushed the event to the declared notification URL"):
             expect(pushes, "no push attempt of the event was recorded", observed={"eventId": event["eventId"]})
@@ -506,7 +491,7 @@ def _unknown_status_event_fails_closed(ccc: RunContext, sim: SimulatorControl, p
            "the regulator's query interface failed for the certificate meanwhile, so only the event could do it",
            expected={"state": f"not {V.listingState.ON_SALE}", "reasonCode": V.reasonCode.VERIFICATION_UNAVAILABLE,
                      "withinSeconds": route.allowance},
-           observed={"event": event, "listing": listing_brief(seen.value), "afterSeconds": _r(seen.seen_after)})
+           observed={"event": event, "listing": listing_brief(seen.value), "afterSeconds": rounded(seen.seen_after)})
 
 
 @pytest.mark.requirement("RES-05", id="res05.pushed-unknown-status-is-accepted-and-fails-closed")
@@ -550,4 +535,4 @@ def test_res05_event_with_malformed_status_is_refused_and_changes_nothing(ccc: R
            observed={"status": r.status_code, "body": r.text[:500]})
     expect(not changed.satisfied, "a refused event with a malformed status changed the listing",
            expected={"state": V.listingState.ON_SALE, "duringSeconds": window},
-           observed={"listing": listing_brief(changed.value), "afterSeconds": _r(changed.seen_after)})
+           observed={"listing": listing_brief(changed.value), "afterSeconds": rounded(changed.seen_after)})

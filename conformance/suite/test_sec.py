@@ -37,11 +37,6 @@ UNAUTHORIZED = int(httpx.codes.UNAUTHORIZED)  # a plain int: verdict details cro
 FUZZ_EXAMPLES = 10
 
 
-def _listing_on_sale(ccc: RunContext, platform: PlatformClient, data: DataFactory) -> tuple[dict[str, Any], str]:
-    cert, listing = listing_on_sale(platform, data, ccc)
-    return listing, cert["certificateNo"]
-
-
 def _revocation(number: str, sequence: int | None = None) -> dict[str, Any]:
     """An event that, if applied, takes the listing down: the harm a refused notification must not do."""
     return forged_status_event(number, V.certificateStatus.REVOKED, previous=S.valid_status(), sequence=sequence)
@@ -78,7 +73,8 @@ def _endpoint_accepts_signed(notifier: Notifier, number: str) -> int:
 @pytest.mark.variant("SEC-01/v1", "SEC-01/v2", "SEC-01/v3", "SEC-01/v4", "SEC-01/v5", "SEC-01/v6", "SEC-01/v7")
 def test_sec01_unsigned_or_badly_signed_notifications_are_refused(ccc: RunContext, platform: PlatformClient,
                                                                   notifier: Notifier, data: DataFactory) -> None:
-    listing, number = _listing_on_sale(ccc, platform, data)
+    cert, listing = listing_on_sale(platform, data, ccc)
+    number = cert["certificateNo"]
     lid = str(listing["listingId"])
     # Above the harmless event's sequence, so that, if applied, the revocation would take effect.
     event = _revocation(number, sequence=_endpoint_accepts_signed(notifier, number) + 1)
@@ -123,7 +119,8 @@ def test_sec01_unsigned_or_badly_signed_notifications_are_refused(ccc: RunContex
 @pytest.mark.variant("SEC-02/v1", "SEC-02/v2", "SEC-02/v3", "SEC-02/v4")
 def test_sec02_replayed_notifications_are_refused(ccc: RunContext, platform: PlatformClient, notifier: Notifier,
                                                   data: DataFactory) -> None:
-    listing, number = _listing_on_sale(ccc, platform, data)
+    cert, listing = listing_on_sale(platform, data, ccc)
+    number = cert["certificateNo"]
     lid = str(listing["listingId"])
     skew = float(S.param("signatureSkewSeconds"))
     h = signing.REGULATOR_HEADERS
@@ -270,7 +267,8 @@ def _unchangeable(view: dict[str, Any]) -> dict[str, Any]:
 def test_sec03_hostile_input_gets_4xx_and_changes_nothing(ccc: RunContext, platform: PlatformClient,
                                                           data: DataFactory, request: pytest.FixtureRequest,
                                                           measure: Any) -> None:
-    listing, number = _listing_on_sale(ccc, platform, data)
+    cert, listing = listing_on_sale(platform, data, ccc)
+    number = cert["certificateNo"]
     lid = str(listing["listingId"])
     before = _unchangeable(platform.get_listing(lid))
 

@@ -9,8 +9,6 @@ the certificates concerned, so what happens can only come from the event under t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -25,10 +23,10 @@ from conformance.suite._helpers import (
     await_simulator_captures,
     create_and_await_decision,
     create_listings_on_sale,
+    event_path_only,
     listing_brief,
     listing_on_sale,
     received_epoch,
-    scoped_simulator_fault,
     status_change_route,
     takedown_deadline_with_tolerance,
     today_in_shanghai,
@@ -42,18 +40,6 @@ V = S.vocab
 TOLERANCE = float(S.param("measurementToleranceSeconds"))
 
 
-@contextmanager
-def _queries_fail_for(sim: SimulatorControl, numbers: list[str]) -> Iterator[None]:
-    """The regulator answers 503 to queries about these certificates while the block runs: a change
-    can then reach the platform only as the event under test (an outage at re-verification changes
-    nothing, RES-02)."""
-    with ExitStack() as stack:
-        for number in numbers:
-            stack.enter_context(scoped_simulator_fault(sim, "http-error", match={"certificateNo": number},
-                                                       params={"status": 503}))
-        yield
-
-
 def _expired_status_event_takes_listing_down(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,
                                              measure: Any, route: StatusChangeRoute) -> None:
     # The Takedown rule names four statuses; EXPIRED may come as a status, not only as a date. A
@@ -61,7 +47,7 @@ def _expired_status_event_takes_listing_down(ccc: RunContext, sim: SimulatorCont
     cert, listing = listing_on_sale(platform, data, ccc)
     lid, number = str(listing["listingId"]), cert["certificateNo"]
     expired, reason = V.certificateStatus.EXPIRED, V.reasonCode.CERT_EXPIRED
-    with _queries_fail_for(sim, [number]):
+    with event_path_only(sim, [number]):
         t0 = time.monotonic()
         sim.set_status(number, expired, push=route.push)
         seen = watch_listings(platform, [lid], lambda v: v.get("state") == V.listingState.TAKEN_DOWN
@@ -113,7 +99,7 @@ def test_tkd05_valid_event_restores_only_suspension_takedowns(ccc: RunContext, s
     numbers = {vid: c["certificateNo"] for vid, c in certs.items()} | {"TKD-05/v5": suspended["certificateNo"]}
     reasons = {ids[vid]: S.reason_for_status(status) for vid, status in taken_down_for.items()}
 
-    with _queries_fail_for(sim, list(numbers.values())):
+    with event_path_only(sim, list(numbers.values())):
         t0 = time.monotonic()
         sim.set_statuses([(numbers[vid], status) for vid, status in taken_down_for.items()], push=route.push)
         with precondition(f"the three listings are taken down with the matching reasons ({route.how})"):

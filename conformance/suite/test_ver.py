@@ -353,7 +353,7 @@ def test_ver10_self_declaration_product_with_reference_goes_on_sale(platform: Pl
 
 
 # -- VER-11 ---------------------------------------------------------------------------------------
-def _listing_on_sale(platform: PlatformClient, data: DataFactory, ccc: RunContext,
+def _on_sale_before_edit(platform: PlatformClient, data: DataFactory, ccc: RunContext,
                      fields: dict[str, Any]) -> dict[str, Any]:
     with precondition("a listing is on sale before the edit"):
         listing, obs = create_and_await_decision(platform, data, ccc, fields)
@@ -395,7 +395,7 @@ def test_ver11_edit_of_listing_on_sale_is_verified_again(edited: str, platform: 
         expect(control.get("state") == INTERCEPTED and control.get("reasonCode") == reason,
                "the control listing was intercepted", observed=_observed(control, control_obs))
     created_at = time.time()
-    listing = _listing_on_sale(platform, data, ccc, fields)
+    listing = _on_sale_before_edit(platform, data, ccc, fields)
     listing_id = str(listing["listingId"])
     # The edit, not a periodic re-verification, must make the new query (cause.judge_edit_cause): the
     # edit is made right after the platform re-verified the listing, when its next periodic query is
