@@ -400,6 +400,15 @@ class Specs:
     def is_valid(self, name: str, doc: Any) -> bool:
         return self.validator(name).is_valid(doc)
 
+    def definition_errors(self, definition: str, value: Any) -> list[str]:
+        """Errors of ``value`` against common.schema.json#/$defs/<definition> (e.g. timestamp, uuid): for
+        values that travel outside a JSON body, such as the X-Timestamp header."""
+        key = f"common#{definition}"
+        if key not in self._validators:
+            self._validators[key] = Draft202012Validator({"$ref": f"common.schema.json#/$defs/{definition}"},
+                                                         registry=self.registry, format_checker=FormatChecker())
+        return [e.message for e in self._validators[key].iter_errors(value)]
+
     # -- OpenAPI ------------------------------------------------------------------------------
     def openapi_path(self, name: str) -> Path:
         return self.root / "openapi" / f"{name}.yaml"
@@ -409,6 +418,34 @@ class Specs:
         if name not in self._openapi:
             self._openapi[name] = _read_yaml(self.openapi_path(name))
         return self._openapi[name]
+
+    def response_schema_name(self, api: str, path: str, method: str, status: int) -> str | None:
+        """The specs/schemas name of the JSON body the OpenAPI ``api`` documents for one answer
+        (following components/responses references), or None when that status is not documented."""
+        doc = self.openapi(api)
+        operation = ((doc.get("paths") or {}).get(path) or {}).get(method.lower())
+        if not isinstance(operation, dict):
+            return None
+        response = (operation.get("responses") or {}).get(str(status))
+        for _ in range(5):  # components/responses may refer on; a handful of hops is plenty
+            if not (isinstance(response, dict) and "$ref" in response):
+                break
+            response = self._local_ref(doc, response["$ref"])
+        if not isinstance(response, dict):
+            return None
+        schema = ((response.get("content") or {}).get("application/json") or {}).get("schema") or {}
+        ref = schema.get("$ref", "")
+        if ".schema.json" not in ref:
+            return None
+        return ref.rpartition("/")[2].removesuffix(".schema.json")
+
+    @staticmethod
+    def _local_ref(doc: dict[str, Any], ref: str) -> Any:
+        """'#/components/responses/NotFound' inside ``doc``; None when it leads nowhere."""
+        node: Any = doc
+        for part in (p for p in ref.removeprefix("#").split("/") if p):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
 
     def openapi_bundled(self, name: str) -> dict[str, Any]:
         """The OpenAPI document with every schema file inlined under components/schemas.

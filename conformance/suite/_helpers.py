@@ -6,7 +6,6 @@ names; each says which gap it fills.
 from __future__ import annotations
 
 import contextlib
-import functools
 import random
 import threading
 import time
@@ -18,8 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-
-from jsonschema import Draft202012Validator, FormatChecker
 
 from conformance import signing, specs
 from conformance.checks import precondition
@@ -118,49 +115,6 @@ def unknown_certificate_no(sim: SimulatorControl, product_code: str) -> str:
 def today_in_shanghai() -> date:
     """Today's calendar date where the profile counts expiry dates (profile.yaml ``timezone``)."""
     return datetime.now(signing.SHANGHAI).date()
-
-
-# -- schemas and the OpenAPI of the test-control interface ------------------------------------------
-@functools.cache
-def _common_def_validator(definition: str) -> Draft202012Validator:
-    s = specs.load()
-    return Draft202012Validator({"$ref": f"common.schema.json#/$defs/{definition}"}, registry=s.registry,
-                                format_checker=FormatChecker())
-
-
-def common_definition_errors(definition: str, value: Any) -> list[str]:
-    """Errors of ``value`` against common.schema.json#/$defs/<definition> (e.g. timestamp, uuid): for
-    values that travel outside a JSON body, such as the X-Timestamp header."""
-    return [e.message for e in _common_def_validator(definition).iter_errors(value)]
-
-
-def openapi_response_schema_name(api: str, path: str, method: str, status: int) -> str | None:
-    """The specs/schemas name of the JSON body the OpenAPI ``api`` documents for one answer
-    (following components/responses references), or None when that status is not documented."""
-    doc = specs.load().openapi(api)
-    operation = ((doc.get("paths") or {}).get(path) or {}).get(method.lower())
-    if not isinstance(operation, dict):
-        return None
-    response = (operation.get("responses") or {}).get(str(status))
-    for _ in range(5):  # components/responses may refer on; a handful of hops is plenty
-        if not (isinstance(response, dict) and "$ref" in response):
-            break
-        node: Any = doc
-        for part in response_ref_parts(response["$ref"]):
-            node = node.get(part) if isinstance(node, dict) else None
-        response = node
-    if not isinstance(response, dict):
-        return None
-    schema = ((response.get("content") or {}).get("application/json") or {}).get("schema") or {}
-    ref = schema.get("$ref", "")
-    if ".schema.json" not in ref:
-        return None
-    return ref.rpartition("/")[2].removesuffix(".schema.json")
-
-
-def response_ref_parts(ref: str) -> list[str]:
-    """'#/components/responses/NotFound' → ['components', 'responses', 'NotFound']."""
-    return [p for p in ref.removeprefix("#").split("/") if p]
 
 
 # == takedown, resilience, security and reporting tests (TKD / RES / SEC / RPT) =========================

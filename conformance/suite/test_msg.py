@@ -25,11 +25,9 @@ from conformance.simulator.control import SimulatorControl
 from conformance.suite import edge_inputs
 from conformance.suite._helpers import (
     await_simulator_captures,
-    common_definition_errors,
     create_and_await_decision,
     listing_brief,
     listing_decision_deadline,
-    openapi_response_schema_name,
     pasted_certificate_numbers,
     status_change_route,
     takedown_deadline_with_tolerance,
@@ -71,7 +69,7 @@ def _request_problems(cap: dict[str, Any], sent: dict[str, dict[str, Any]], cate
         problems.append(f"{where}: no {signing.PLATFORM_HEADERS['timestamp']} header")
     else:
         problems += [f"{where}: {signing.PLATFORM_HEADERS['timestamp']} {timestamp!r}: {e}"
-                     for e in common_definition_errors("timestamp", timestamp)]
+                     for e in specs.load().definition_errors("timestamp", timestamp)]
     if not (_header(cap, signing.PLATFORM_HEADERS["nonce"]) or "").strip():
         problems.append(f"{where}: no {signing.PLATFORM_HEADERS['nonce']} header")
     fields = sent.get(str(body.get("listingId")))
@@ -316,7 +314,7 @@ class _Conformance:
         media = (r.headers.get("content-type") or "").split(";")[0].strip().lower()
         if media != "application/json":
             self.problems.append(f"{what}: content type {r.headers.get('content-type')!r}, expected application/json")
-        name = openapi_response_schema_name(API, path, method, r.status_code) if path else schema
+        name = specs.load().response_schema_name(API, path, method, r.status_code) if path else schema
         if name is None:
             self.problems.append(f"{what}: status {r.status_code} is not documented for {method.upper()} {path}")
             return None

@@ -17,7 +17,6 @@ from conformance.context import RunContext
 from conformance.platform_client import PlatformClient
 from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import (
-    common_definition_errors,
     create_and_await_decision,
     listing_brief,
     take_down_by_status_change,
@@ -59,7 +58,7 @@ def test_vis01_consumer_view_shows_certificate_label_and_check_time(platform: Pl
     if view.get("statusLabel") != label:
         problems.append(f"ccc.statusLabel {view.get('statusLabel')!r}, expected the status label {label}")
     verified_at = view.get("verifiedAt")
-    errors = common_definition_errors("timestamp", verified_at)
+    errors = specs.load().definition_errors("timestamp", verified_at)
     if errors:
         problems.append(f"ccc.verifiedAt {verified_at!r}: {'; '.join(errors)}")
     else:
