@@ -32,6 +32,21 @@ class RunContext:
         return dict(self.ics.get("timing") or {})
 
     @property
+    def tolerance(self) -> float:
+        """The profile's measurement tolerance: what the harness adds to every declared deadline."""
+        return float(specs.load().param("measurementToleranceSeconds"))
+
+    @property
+    def decision_deadline(self) -> float:
+        """Seconds a new or edited listing may take to be decided (listingDecisionSeconds), tolerance included."""
+        return float(self.timing["listingDecisionSeconds"]) + self.tolerance
+
+    @property
+    def takedown_deadline(self) -> float:
+        """Seconds a takedown or a disposition report may take (takedownDeadlineSeconds), tolerance included."""
+        return float(self.timing["takedownDeadlineSeconds"]) + self.tolerance
+
+    @property
     def notification_url(self) -> str | None:
         return (self.ics.get("endpoints") or {}).get("notificationUrl")
 

@@ -26,17 +26,6 @@ from conformance.simulator.control import SimulatorControl
 from conformance.testdata import DataFactory
 
 
-# -- deadlines (ICS timing + the profile's measurement tolerance) ---------------------------------------
-def listing_decision_deadline(ccc: RunContext) -> float:
-    """Seconds a new or edited listing may take to be decided, plus the harness's tolerance."""
-    return float(ccc.timing["listingDecisionSeconds"]) + float(specs.load().param("measurementToleranceSeconds"))
-
-
-def takedown_deadline_with_tolerance(ccc: RunContext) -> float:
-    """Seconds a takedown (and a disposition report) may take, plus the harness's tolerance."""
-    return float(ccc.timing["takedownDeadlineSeconds"]) + float(specs.load().param("measurementToleranceSeconds"))
-
-
 # -- listings ---------------------------------------------------------------------------------------
 def create_and_await_decision(platform: PlatformClient, data: DataFactory, ccc: RunContext,
                               fields: dict[str, Any]) -> tuple[dict[str, Any], Observation]:
@@ -45,7 +34,7 @@ def create_and_await_decision(platform: PlatformClient, data: DataFactory, ccc: 
     or later; both are waited for the same way."""
     t0 = time.monotonic()
     created = data.remember_listing(platform.create_listing(fields))
-    obs = platform.wait_decided(str(created["listingId"]), listing_decision_deadline(ccc), start=t0)
+    obs = platform.wait_decided(str(created["listingId"]), ccc.decision_deadline, start=t0)
     return obs.value, obs
 
 
@@ -360,7 +349,7 @@ def create_listings_on_sale(platform: PlatformClient, data: DataFactory, ccc: Ru
     undecided = [lid for lid, v in views.items() if v.get("state") != on_sale]
     if undecided:
         seen = watch_listings(platform, undecided, lambda v: v.get("state") == on_sale,
-                              2 * listing_decision_deadline(ccc), start=t0, workers=workers)
+                              2 * ccc.decision_deadline, start=t0, workers=workers)
         views.update({lid: s.value for lid, s in seen.items() if s.value is not None})
         not_on_sale = [listing_brief(s.value) for s in seen.values() if not s.satisfied]
         if not_on_sale:

@@ -21,7 +21,6 @@ from conformance.suite._helpers import (
     await_simulator_captures,
     create_and_await_decision,
     listing_brief,
-    listing_decision_deadline,
     normalised_certificate_text,
     scoped_simulator_fault,
     take_down_by_status_change,
@@ -102,7 +101,7 @@ def test_aud01_every_verification_is_recorded(case: str, platform: PlatformClien
     captures = verification_captures_for(sim, fields["merchantId"], lid)
     with precondition("the simulator received the platform's query"):
         expect(captures, "at least one verification request", observed=[])
-    records = _records_covering(platform, lid, {_request_id(c) for c in captures}, listing_decision_deadline(ccc))
+    records = _records_covering(platform, lid, {_request_id(c) for c in captures}, ccc.decision_deadline)
     problems = _record_problems(records, captures, lid, number)
     # The record of the query that decided the listing: the regulator's answer, and the decision taken.
     first = next((r for r in records if r.get("requestId") == _request_id(captures[0])), None)
@@ -126,7 +125,7 @@ def test_aud01_failed_query_attempt_is_recorded_as_unavailable(platform: Platfor
     cert = data.certificate(category)
     fields = data.listing(cert, category)
     merchant = fields["merchantId"]
-    deadline = listing_decision_deadline(ccc)
+    deadline = ccc.decision_deadline
     with scoped_simulator_fault(sim, "http-error", match={"merchantId": merchant}):
         listing = data.remember_listing(platform.create_listing(fields))
         with precondition("the platform's query met the regulator's error"):
@@ -165,7 +164,7 @@ def test_aud03_records_are_append_only_across_a_takedown(platform: PlatformClien
         lid = str(listing["listingId"])
         # A second covered model re-verifies (more than one record to keep in order), still on sale.
         platform.edit_listing(lid, {"model": cert["models"][1]})
-        platform.wait_decided(lid, listing_decision_deadline(ccc))
+        platform.wait_decided(lid, ccc.decision_deadline)
         before = platform.records(lid)
         expect(before, "at least one record before the takedown", observed=before)
     with precondition("the listing is taken down after its certificate is revoked"):
@@ -200,7 +199,7 @@ def _listing_life(platform: PlatformClient, data: DataFactory, sim: SimulatorCon
     cert = data.certificate(category)
     fields = data.listing(cert, category)
     merchant, number = fields["merchantId"], cert["certificateNo"]
-    deadline = listing_decision_deadline(ccc)
+    deadline = ccc.decision_deadline
     interval = float(ccc.timing["reverificationIntervalSeconds"]) + float(S.param("measurementToleranceSeconds"))
     snapshots: list[tuple[str, list[dict[str, Any]]]] = []
 

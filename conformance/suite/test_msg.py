@@ -27,10 +27,8 @@ from conformance.suite._helpers import (
     await_simulator_captures,
     create_and_await_decision,
     listing_brief,
-    listing_decision_deadline,
     pasted_certificate_numbers,
     status_change_route,
-    takedown_deadline_with_tolerance,
     verification_captures_for,
 )
 from conformance.testdata import DataFactory
@@ -102,7 +100,7 @@ def test_msg01_verification_requests_match_their_schema(platform: PlatformClient
         listing = data.remember_listing(platform.create_listing(fields))
         sent[str(listing["listingId"])] = fields
     with precondition("the platform queried the regulator about the new listings"):
-        obs = await_simulator_captures(sim, "verifications", {"merchantId": merchant}, listing_decision_deadline(ccc),
+        obs = await_simulator_captures(sim, "verifications", {"merchantId": merchant}, ccc.decision_deadline,
                                        enough=lambda caps: _listing_ids_covered(caps, set(sent)))
         expect(obs.satisfied, "a verification request for each listing",
                observed=[c.get("body") for c in obs.value])
@@ -223,12 +221,12 @@ def test_msg03_regulator_calls_are_signed_and_keep_the_secret_out_of_urls(platfo
         listing = data.remember_listing(platform.create_listing(data.listing(cert, category, merchant=merchant)))
         ids.add(str(listing["listingId"]))
     with precondition("the platform queried the regulator about the new listings"):
-        obs = await_simulator_captures(sim, "verifications", {"merchantId": merchant}, listing_decision_deadline(ccc),
+        obs = await_simulator_captures(sim, "verifications", {"merchantId": merchant}, ccc.decision_deadline,
                                        enough=lambda caps: _listing_ids_covered(caps, ids))
         expect(obs.satisfied, "a verification request for each listing", observed=[c.get("body") for c in obs.value])
     first_seq = min(int(c["seq"]) for c in obs.value)
     if ccc.claims("dispositionReporting"):
-        await_simulator_captures(sim, "dispositions", {"merchantId": merchant}, takedown_deadline_with_tolerance(ccc))
+        await_simulator_captures(sim, "dispositions", {"merchantId": merchant}, ccc.takedown_deadline)
     captures = sim.captures(match={"merchantId": merchant})
     if ccc.claims("changeFeedPolling"):
         # Polls carry no merchant; those received since this test's first query are the platform's own.
@@ -270,7 +268,7 @@ def test_msg04_disposition_reports_match_their_schema(platform: PlatformClient, 
                        push=status_change_route(ccc).push)
     # Reports are due within the takedown deadline of each action; the takedown's own allowance covers
     # the last of them.
-    timeout = max(takedown_deadline_with_tolerance(ccc), status_change_route(ccc).allowance)
+    timeout = max(ccc.takedown_deadline, status_change_route(ccc).allowance)
     obs = await_simulator_captures(sim, "dispositions", {"merchantId": merchant}, timeout,
                                    enough=lambda caps: _listing_ids_covered(caps, set(listings)))
     if not obs.value:
@@ -558,9 +556,9 @@ def test_msg05_listing_at_the_contracts_edges_is_accepted_and_decided(edge: str,
     assert isinstance(body, dict)
     lid = str(body["listingId"])
     data.remember_listing(body)
-    decided = platform.wait_decided(lid, listing_decision_deadline(ccc), start=t0)
+    decided = platform.wait_decided(lid, ccc.decision_deadline, start=t0)
     expect(decided.satisfied,
-           f"the listing ({edge}) was not decided within {listing_decision_deadline(ccc):g} s",
+           f"the listing ({edge}) was not decided within {ccc.decision_deadline:g} s",
            expected={"stateOtherThan": V.listingState.PENDING_VERIFICATION},
            observed=listing_brief(decided.value))
     view = decided.value

@@ -31,14 +31,12 @@ from conformance.suite._helpers import (
     event_path_only,
     forged_status_event,
     listing_brief,
-    listing_decision_deadline,
     listing_on_sale,
     received_epoch,
     rounded,
     run_concurrently,
     scoped_simulator_fault,
     status_change_route,
-    takedown_deadline_with_tolerance,
     watch_listings,
 )
 from conformance.testdata import DataFactory
@@ -68,7 +66,7 @@ def _new_listings_stay_provisional(ccc: RunContext, sim: SimulatorControl, platf
     listing with a valid certificate must never leave the provisional states; with ``recovery_extra``,
     after the faults are removed each must go on sale within listingDecisionSeconds (+ extra) + tolerance.
     ``faults`` is keyed by fault kind, or by case name when ``kinds`` maps each case to its fault kind."""
-    decision = listing_decision_deadline(ccc)
+    decision = ccc.decision_deadline
     with precondition("valid certificates for new listings, one merchant per fault"):
         category = data.category()
         plan = {kind: (data.merchant(), data.certificate(category)) for kind in faults}
@@ -150,7 +148,7 @@ def test_res02_outage_during_reverification_takes_no_valid_listing_off_sale(ccc:
                                                                           platform: PlatformClient,
                                                                           data: DataFactory, measure: Any) -> None:
     interval = float(ccc.timing["reverificationIntervalSeconds"])
-    window = interval + listing_decision_deadline(ccc)  # the longest the observation below can take
+    window = interval + ccc.decision_deadline  # the longest the observation below can take
     kinds = {"http-error": {"status": 503}, "malformed-json": {}}
     with precondition("listings on sale with valid certificates"):
         category = data.category()
@@ -186,7 +184,7 @@ def test_res02_outage_during_reverification_takes_no_valid_listing_off_sale(ccc:
         off = off_sale(views)
         if not off and all(met.values()):
             later = watch_listings(platform, list(kind_of), lambda v: v.get("state") != V.listingState.ON_SALE,
-                                   listing_decision_deadline(ccc), start=time.monotonic())
+                                   ccc.decision_deadline, start=time.monotonic())
             off = {kind_of[lid]: listing_brief(x.value) for lid, x in later.items() if x.satisfied}
         measure("outageObservedSeconds", round(time.monotonic() - t0, 3), "s")
         expect(not off,
@@ -220,7 +218,7 @@ def _res04_retry_after_is_honoured(ccc: RunContext, sim: SimulatorControl, platf
         with precondition("the platform accepts the new listing"):
             create_listings_concurrently(platform, data, [fields])
         # The 429 pauses all of the platform's calls (profile), other tests' too: keep it to one.
-        first = _wait_captures(sim, {"merchantId": merchant}, 1, listing_decision_deadline(ccc), start=t0)
+        first = _wait_captures(sim, {"merchantId": merchant}, 1, ccc.decision_deadline, start=t0)
     with precondition("the platform asked the regulator and met the 429"):
         expect(first and first[0].get("fault") == "rate-limited", "no rate-limited verification request captured",
                observed=len(first))
@@ -262,10 +260,10 @@ def _res04_pending_retries_back_off(ccc: RunContext, sim: SimulatorControl, plat
         with precondition("the platform accepts the new listing"):
             create_listings_concurrently(platform, data, [fields])
         # Enough attempts to see the waits' shape (growth up to the cap), or a full decision period.
-        _wait_captures(sim, {"merchantId": merchant}, _BACKOFF_ATTEMPTS, listing_decision_deadline(ccc), start=t0)
+        _wait_captures(sim, {"merchantId": merchant}, _BACKOFF_ATTEMPTS, ccc.decision_deadline, start=t0)
         attempts = [c for c in _verification_attempts(sim, merchant) if c.get("fault")]
     if len(attempts) < 3:
-        inconclusive(f"the platform tried {len(attempts)} time(s) in {listing_decision_deadline(ccc):g} s: too few "
+        inconclusive(f"the platform tried {len(attempts)} time(s) in {ccc.decision_deadline:g} s: too few "
                      "to judge its waits")
     # Pending: also at least one attempt per listingDecisionSeconds / 3 (profile, Clarifications: Retries).
     _judge_backoff(ccc, sim, attempts, measure, capped=True, label="pending")
@@ -281,7 +279,7 @@ def _res04_reverification_backs_off(ccc: RunContext, sim: SimulatorControl, plat
     with scoped_simulator_fault(sim, "http-error", match=match, params={"status": 503}):
         t0 = time.monotonic()
         # One interval for the first re-verification to meet the outage, then a decision period of retries.
-        _wait_captures(sim, match, _BACKOFF_ATTEMPTS + 1, interval + listing_decision_deadline(ccc), start=t0,
+        _wait_captures(sim, match, _BACKOFF_ATTEMPTS + 1, interval + ccc.decision_deadline, start=t0,
                        faulted=True)
         attempts = [c for c in sim.captures(route="verifications", match=match) if c.get("fault")]
     with precondition(f"a re-verification met the outage (every {interval:g} s by the ICS)"):
@@ -360,7 +358,7 @@ def _res04_stays_within_rate_limit(ccc: RunContext, sim: SimulatorControl, platf
         with precondition("the platform accepts the new listings"):
             created = create_listings_concurrently(platform, data, field_sets)
         watch_listings(platform, [str(c["listingId"]) for c in created],
-                       lambda v: v.get("state") == V.listingState.ON_SALE, listing_decision_deadline(ccc) + 1,
+                       lambda v: v.get("state") == V.listingState.ON_SALE, ccc.decision_deadline + 1,
                        start=t0)
         captures = _verification_attempts(sim, merchant)
     limited = [c for c in captures if c.get("fault") == "rate-limit"]
@@ -527,7 +525,7 @@ def test_res05_event_with_malformed_status_is_refused_and_changes_nothing(ccc: R
     t0 = time.monotonic()
     r = notifier.send(event)
     refused = r.status_code in (httpx.codes.BAD_REQUEST, httpx.codes.UNPROCESSABLE_ENTITY)
-    window = takedown_deadline_with_tolerance(ccc)
+    window = ccc.takedown_deadline
     changed = watch_listings(platform, [lid], lambda v: v.get("state") != V.listingState.ON_SALE, window,
                              start=t0)[lid]
     expect(refused, f"an event whose status {malformed!r} is not a well-formed code is schema-invalid and must "

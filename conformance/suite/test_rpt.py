@@ -28,13 +28,11 @@ from conformance.suite._helpers import (
     disposition_brief,
     distinct_dispositions,
     listing_brief,
-    listing_decision_deadline,
     listing_on_sale,
     pasted_certificate_numbers,
     received_epoch,
     scoped_simulator_fault,
     status_change_route,
-    takedown_deadline_with_tolerance,
     unknown_certificate_no,
     watch_listings,
 )
@@ -89,7 +87,7 @@ def _await_reports(sim: SimulatorControl, merchants: list[str], done: Callable[[
 def test_rpt01_interceptions_and_takedowns_reported_in_time(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                             data: DataFactory, measure: Any) -> None:
     route = status_change_route(ccc)
-    deadline = takedown_deadline_with_tolerance(ccc)
+    deadline = ccc.takedown_deadline
     with precondition("listings that are intercepted for several reasons, and one on sale"):
         category = data.category()
         merchant = data.merchant()
@@ -111,7 +109,7 @@ def test_rpt01_interceptions_and_takedowns_reported_in_time(ccc: RunContext, sim
         created = create_listings_concurrently(platform, data, [fields for fields, _ in plan])
         ids = [str(c["listingId"]) for c in created]
         decided = watch_listings(platform, ids, lambda v: v.get("state") == V.listingState.INTERCEPTED,
-                                 listing_decision_deadline(ccc), start=clock.mono)
+                                 ccc.decision_deadline, start=clock.mono)
         wrong = [listing_brief(s.value) for s in decided.values() if not s.satisfied]
         expect(not wrong, "a listing meant to be intercepted was not", observed=wrong)
         expected = []
@@ -243,7 +241,7 @@ def _one_to_one(reports: list[dict[str, Any]], recorder: ListingHistoryRecorder,
 def test_rpt02_reports_match_actions_one_to_one(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
                                                 data: DataFactory, measure: Any) -> None:
     route = status_change_route(ccc)
-    decision = listing_decision_deadline(ccc)
+    decision = ccc.decision_deadline
     # One merchant per listing: an action on one listing can then never be reported against another.
     names = ("onSale", "intercepted", "revoked", "suspended", "outage")
     with precondition("valid and unknown certificates"):
@@ -303,7 +301,7 @@ def test_rpt02_reports_match_actions_one_to_one(ccc: RunContext, sim: SimulatorC
             expect(back.satisfied, "not on sale after the regulator recovered", observed=listing_brief(back.value))
         # Settle: one more takedown deadline after the last action, so a late report is caught too.
         reports = _await_reports(sim, list(merchant.values()), lambda _: False,
-                                 time.time() + takedown_deadline_with_tolerance(ccc))
+                                 time.time() + ccc.takedown_deadline)
     measure("dispositionReports", len(reports), "reports")
     measure("listingReads", recorder.reads, "reads")
     problems = _one_to_one(reports, recorder, list(ids.values()))
@@ -332,7 +330,7 @@ def test_rpt02_redelivered_event_reported_once(ccc: RunContext, sim: SimulatorCo
             expect(down.satisfied, "not taken down", observed=listing_brief(down.value))
         # The same event twice more: applied once, so reported once.
         sim.redeliver([event["eventId"], event["eventId"]])
-        reports = _await_reports(sim, [merchant], lambda _: False, time.time() + takedown_deadline_with_tolerance(ccc))
+        reports = _await_reports(sim, [merchant], lambda _: False, time.time() + ccc.takedown_deadline)
     problems = _one_to_one(reports, recorder, [lid])
     expect(not problems,
            "a takedown caused by one event delivered three times was not reported exactly once",

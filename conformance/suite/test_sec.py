@@ -25,7 +25,6 @@ from conformance.suite._helpers import (
     forged_status_event,
     listing_brief,
     listing_on_sale,
-    takedown_deadline_with_tolerance,
     watch_listings,
 )
 from conformance.testdata import DataFactory
@@ -54,7 +53,7 @@ def _stays_on_sale(ccc: RunContext, platform: PlatformClient, listing_id: str, s
     """Watch for one takedown deadline (a refused event applied anyway would act within it): the listing
     must stay on sale. Returns the listing view when it did not."""
     left = watch_listings(platform, [listing_id], lambda v: v.get("state") != V.listingState.ON_SALE,
-                          takedown_deadline_with_tolerance(ccc), start=since)[listing_id]
+                          ccc.takedown_deadline, start=since)[listing_id]
     return listing_brief(left.value) if left.satisfied else None
 
 

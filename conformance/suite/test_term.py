@@ -19,9 +19,7 @@ from conformance.suite._helpers import (
     await_simulator_captures,
     create_and_await_decision,
     listing_brief,
-    listing_decision_deadline,
     take_down_by_status_change,
-    takedown_deadline_with_tolerance,
 )
 from conformance.testdata import DataFactory
 
@@ -70,7 +68,7 @@ def test_term01_platform_uses_only_the_profiles_code_lists(platform: PlatformCli
         codes.listing(f"POST /listings ({created.get('listingId')})", created)
         ids.append(str(created["listingId"]))
     for lid in ids:
-        decided = platform.wait_decided(lid, listing_decision_deadline(ccc)).value
+        decided = platform.wait_decided(lid, ccc.decision_deadline).value
         codes.listing(f"GET /listings/{lid} (decided)", decided)
     # The takedown only widens what is seen (TKD judges it): whatever happens, the codes are read after.
     take_down_by_status_change(platform, sim, ccc, ids[-1], to_suspend["certificateNo"],
@@ -85,7 +83,7 @@ def test_term01_platform_uses_only_the_profiles_code_lists(platform: PlatformCli
             codes.add(f"{where} reasonCode", "reasonCode", rec.get("reasonCode"), nullable=True)
     if ccc.claims("dispositionReporting"):
         reports = await_simulator_captures(sim, "dispositions", {"merchantId": merchant},
-                                           takedown_deadline_with_tolerance(ccc),
+                                           ccc.takedown_deadline,
                                            enough=lambda caps: len(caps) >= 3).value
         for cap in reports:
             body = cap.get("body") if isinstance(cap.get("body"), dict) else {}

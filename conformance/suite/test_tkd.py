@@ -28,13 +28,11 @@ from conformance.suite._helpers import (
     event_path_only,
     issue_certificates_concurrently,
     listing_brief,
-    listing_decision_deadline,
     listing_on_sale,
     received_epoch,
     reverification_route,
     rounded,
     status_change_route,
-    takedown_deadline_with_tolerance,
     today_in_shanghai,
     watch_listings,
 )
@@ -175,7 +173,7 @@ def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: S
         undecided = [str(c["listingId"]) for c in created if c.get("state") != V.listingState.ON_SALE]
         if undecided:
             on_sale = watch_listings(platform, undecided, lambda v: v.get("state") == V.listingState.ON_SALE,
-                                     listing_decision_deadline(ccc) + creation_seconds, start=t_create, workers=16)
+                                     ccc.decision_deadline + creation_seconds, start=t_create, workers=16)
             missing = [listing_brief(s.value) for s in on_sale.values() if not s.satisfied]
             expect(not missing, f"{len(missing)} of {n_listings} bulk listings did not go on sale",
                    observed=missing[:5])
@@ -273,7 +271,7 @@ def test_tkd04_no_collateral_takedown(ccc: RunContext, sim: SimulatorControl, pl
     # Right after the takedown, and for one further takedown deadline (a collateral takedown may lag
     # the real one), every listing on another certificate must stay on sale. The watch's condition
     # is the violation; nothing may satisfy it.
-    observe = takedown_deadline_with_tolerance(ccc)
+    observe = ccc.takedown_deadline
     hit = watch_listings(platform, bystander_ids, lambda v: v.get("state") != V.listingState.ON_SALE, observe,
                          start=t_down)
     measure("collateralObservationSeconds", round(time.monotonic() - t_down, 3), "s")
@@ -314,13 +312,13 @@ def test_tkd05_lifted_suspension_makes_listing_sellable_again(ccc: RunContext, s
     t2 = time.monotonic()
     platform.edit_listing(lid, {"certificateNo": number})
     relisted = watch_listings(platform, [lid], lambda v: v.get("state") == V.listingState.ON_SALE,
-                              listing_decision_deadline(ccc), start=t2)[lid]
-    expect(relisted.met_by(listing_decision_deadline(ccc)),
+                              ccc.decision_deadline, start=t2)[lid]
+    expect(relisted.met_by(ccc.decision_deadline),
            f"after the suspension was lifted the listing was neither restored within {route.allowance:g} s nor "
-           f"put on sale by a resubmission within {listing_decision_deadline(ccc):g} s",
+           f"put on sale by a resubmission within {ccc.decision_deadline:g} s",
            expected={"restored": {"state": V.listingState.ON_SALE, "withinSeconds": route.allowance},
                      "orResubmitted": {"state": V.listingState.ON_SALE,
-                                       "withinSeconds": listing_decision_deadline(ccc)}},
+                                       "withinSeconds": ccc.decision_deadline}},
            observed={"afterLift": listing_brief(restored.value), "afterResubmission": listing_brief(relisted.value)})
     measure("sellableAgainBy", "resubmission")
     measure("resubmissionDecisionLatency", rounded(relisted.seen_after), "s",
@@ -365,7 +363,7 @@ def test_tkd07_duplicate_and_out_of_order_events_end_in_newest_state(ccc: RunCon
         seen = watch_listings(platform, [lid], _taken_down_for(newest), route.allowance, start=t0)[lid]
         # Every older event and duplicate has been delivered; for one more takedown deadline nothing may
         # move the listing off the newest state (a late-applied older event would).
-        hold = takedown_deadline_with_tolerance(ccc)
+        hold = ccc.takedown_deadline
         drift = watch_listings(platform, [lid], lambda v: not _taken_down_for(newest)(v), hold,
                                start=t_delivered)[lid]
     refused = [{"eventId": a.get("eventId"), "sequence": a.get("sequence"), "status": a.get("status"),

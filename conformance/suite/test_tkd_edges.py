@@ -28,7 +28,6 @@ from conformance.suite._helpers import (
     listing_on_sale,
     received_epoch,
     status_change_route,
-    takedown_deadline_with_tolerance,
     today_in_shanghai,
     watch_listings,
 )
@@ -144,7 +143,7 @@ def test_tkd03_expiry_date_today_keeps_listing_on_sale_at_reverification(ccc: Ru
         expect(obs.satisfied, "no verification request about the certificate after the change",
                observed=[c.get("body") for c in obs.value])
     hit = watch_listings(platform, [lid], lambda v: v.get("state") != V.listingState.ON_SALE,
-                         takedown_deadline_with_tolerance(ccc), start=time.monotonic())[lid]
+                         ccc.takedown_deadline, start=time.monotonic())[lid]
     if today_in_shanghai() != today:
         inconclusive("the Asia/Shanghai date changed during the test, so the certificate really expired")
     expect(not hit.satisfied,

@@ -22,7 +22,6 @@ from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import (
     create_and_await_decision,
     listing_brief,
-    listing_decision_deadline,
     off_sale_states,
     pasted_certificate_numbers,
     to_full_width,
@@ -52,14 +51,14 @@ def _observed(listing: dict[str, Any], obs: Observation, **extra: Any) -> dict[s
 
 def _expect_on_sale(listing: dict[str, Any], obs: Observation, ccc: RunContext, why: str, **extra: Any) -> None:
     expect(listing.get("state") == ON_SALE and not listing.get("reasonCode"),
-           f"{why}: expected ON_SALE within {listing_decision_deadline(ccc):g} s",
+           f"{why}: expected ON_SALE within {ccc.decision_deadline:g} s",
            expected={"state": ON_SALE, "reasonCode": None}, observed=_observed(listing, obs, **extra))
 
 
 def _expect_intercepted(listing: dict[str, Any], obs: Observation, ccc: RunContext, reason: str, why: str,
                         **extra: Any) -> None:
     expect(listing.get("state") == INTERCEPTED and listing.get("reasonCode") == reason,
-           f"{why}: expected INTERCEPTED with {reason} within {listing_decision_deadline(ccc):g} s",
+           f"{why}: expected INTERCEPTED with {reason} within {ccc.decision_deadline:g} s",
            expected={"state": INTERCEPTED, "reasonCode": reason}, observed=_observed(listing, obs, **extra))
 
 
@@ -408,11 +407,11 @@ def test_ver11_edit_of_listing_on_sale_is_verified_again(edited: str, platform: 
     edited_at, t0 = time.time(), time.monotonic()
     answer = platform.edit_listing(listing_id, edit)
     obs = platform.wait_listing(listing_id, lambda x: x.get("state") in off_sale_states(),
-                                listing_decision_deadline(ccc), start=t0)
+                                ccc.decision_deadline, start=t0)
     final = obs.value
     expect(final.get("state") in off_sale_states() and final.get("reasonCode") == reason,
            f"editing the {edited} of a listing on sale must verify it again: the failing edit must end "
-           f"INTERCEPTED or TAKEN_DOWN with {reason} within {listing_decision_deadline(ccc):g} s",
+           f"INTERCEPTED or TAKEN_DOWN with {reason} within {ccc.decision_deadline:g} s",
            expected={"state": list(off_sale_states()), "reasonCode": reason},
            observed={"edit": edit, "patchAnswer": listing_brief(answer), "listing": listing_brief(final),
                      "elapsedSeconds": round(obs.elapsed, 3)})
@@ -451,7 +450,7 @@ def test_ver12_unchanged_resubmission_is_intercepted_again(cause: str, platform:
     unchanged = {k: v for k, v in fields.items() if k != "merchantId"}
     t0 = time.monotonic()
     answer = platform.edit_listing(listing_id, unchanged)
-    obs = platform.wait_decided(listing_id, listing_decision_deadline(ccc), start=t0)
+    obs = platform.wait_decided(listing_id, ccc.decision_deadline, start=t0)
     final = obs.value
     expect(answer.get("state") != ON_SALE and final.get("state") == INTERCEPTED
            and final.get("reasonCode") == reason,

@@ -26,11 +26,9 @@ from conformance.suite._helpers import (
     create_listings_concurrently,
     create_listings_on_sale,
     listing_brief,
-    listing_decision_deadline,
     off_sale_states,
     received_epoch,
     status_change_route,
-    takedown_deadline_with_tolerance,
     to_full_width,
     today_in_shanghai,
     verification_captures_for,
@@ -54,7 +52,7 @@ def _tag() -> str:
 
 
 def _decided(platform: PlatformClient, ccc: RunContext, ids: list[str], t0: float) -> dict[str, dict[str, Any]]:
-    seen = watch_listings(platform, ids, lambda v: v.get("state") != PENDING, listing_decision_deadline(ccc), start=t0)
+    seen = watch_listings(platform, ids, lambda v: v.get("state") != PENDING, ccc.decision_deadline, start=t0)
     return {lid: s.value or {} for lid, s in seen.items()}
 
 
@@ -74,7 +72,7 @@ def test_ver01_listing_goes_on_sale_only_after_the_regulator_answered(platform: 
     first_seen_on_sale = time.time() if created.get("state") == ON_SALE else None
     lid = str(created["listingId"])
     if first_seen_on_sale is None:
-        obs = platform.wait_listing(lid, lambda v: v.get("state") != PENDING, listing_decision_deadline(ccc), start=t0)
+        obs = platform.wait_listing(lid, lambda v: v.get("state") != PENDING, ccc.decision_deadline, start=t0)
         first_seen_on_sale = time.time() if (obs.value or {}).get("state") == ON_SALE else None
     with precondition("the listing with a valid covering certificate went on sale (VER-01/v1 judges that)"):
         expect(first_seen_on_sale is not None, "the listing did not go on sale", observed=listing_brief(created))
@@ -186,7 +184,7 @@ def test_ver08_holder_matching_normalises_every_holder_field(platform: PlatformC
                 for vid, lid in ids.items()}
     expect_each(outcomes, "the holder check must compare brand, applicant, manufacturer and factory on normalised, "
                 "case-folded text (full-width folded, spaces and hyphens dropped); these listings matching through "
-                f"one field were not ON_SALE within {listing_decision_deadline(ccc):g} s",
+                f"one field were not ON_SALE within {ccc.decision_deadline:g} s",
                 expected={"state": ON_SALE}, certificate=names)
 
 
@@ -218,7 +216,7 @@ def test_ver09_out_of_catalogue_listing_is_never_touched_by_events(platform: Pla
         expect(down.satisfied, "the catalogue listing was not taken down", observed=listing_brief(down.value))
     # For one more takedown deadline: a late effect on the out-of-catalogue listing is seen too.
     hit = watch_listings(platform, [outside_id], lambda v: v.get("state") != ON_SALE,
-                         takedown_deadline_with_tolerance(ccc), start=time.monotonic())[outside_id]
+                         ccc.takedown_deadline, start=time.monotonic())[outside_id]
     expect(not hit.satisfied,
            "an out-of-catalogue listing carrying a certificate's number was taken off sale by that certificate's "
            "status change (out-of-catalogue listings are never touched by events)",
@@ -275,11 +273,11 @@ def test_ver11_edit_of_brand_or_manufacturer_is_verified_again(edited: str, plat
     t0 = time.monotonic()
     answer = platform.edit_listing(listing_id, edit)
     obs = platform.wait_listing(listing_id, lambda x: x.get("state") in off_sale_states(),
-                                listing_decision_deadline(ccc), start=t0)
+                                ccc.decision_deadline, start=t0)
     final = obs.value
     expect(final.get("state") in off_sale_states() and final.get("reasonCode") == reason,
            f"editing the {edited} of a listing on sale must verify it again: the failing edit must end "
-           f"INTERCEPTED or TAKEN_DOWN with {reason} within {listing_decision_deadline(ccc):g} s",
+           f"INTERCEPTED or TAKEN_DOWN with {reason} within {ccc.decision_deadline:g} s",
            expected={"state": list(off_sale_states()), "reasonCode": reason},
            observed={"edit": edit, "patchAnswer": listing_brief(answer), "listing": listing_brief(final),
                      "elapsedSeconds": round(obs.elapsed, 3)})
