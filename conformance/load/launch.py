@@ -7,10 +7,8 @@ Locust's own CSV and HTML reports land beside ours in ``<run-dir>/load/``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +19,7 @@ from pathlib import Path
 
 from conformance import specs
 from conformance.load.plan import LoadOptions
+from conformance.run.counterparts import stop_process
 
 LOCUSTFILE = "ccc_locustfile.py"
 # Before the schedule starts: processes start, import locust, connect (generous on a busy machine).
@@ -70,16 +69,7 @@ class LocustRun:
 
     def stop(self) -> None:
         for p in self.procs:
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=10)
+            stop_process(p)
         for log in self.logs:
             log.close()  # type: ignore[attr-defined]
 

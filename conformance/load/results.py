@@ -8,7 +8,7 @@ from the merged histogram of those seconds, so two workers' p99s are never avera
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,27 +44,32 @@ class Second:
         return h
 
 
-def read_series(path: Path) -> dict[int, Second]:
-    """Seconds by number; a torn last line (a process killed mid-write) is skipped."""
-    out: dict[int, Second] = {}
+def _json_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """Each JSON object of a JSON-lines file; a torn last line (a process killed mid-write) is skipped."""
     if not path.is_file():
-        return out
+        return
     with path.open(encoding="utf-8") as f:
         for line in f:
             try:
-                d = json.loads(line)
+                yield json.loads(line)
             except ValueError:
                 continue
-            s = out.setdefault(int(d["second"]), Second(int(d["second"])))
-            s.sent += int(d.get("sent", 0))
-            s.ok += int(d.get("ok", 0))
-            s.late += int(d.get("late", 0))
-            for k, v in (d.get("errors") or {}).items():
-                s.errors[k] = s.errors.get(k, 0) + int(v)
-            for k, v in (d.get("ops") or {}).items():
-                s.ops[k] = s.ops.get(k, 0) + int(v)
-            if d.get("hist"):
-                s.encoded.append(d["hist"])
+
+
+def read_series(path: Path) -> dict[int, Second]:
+    """Seconds by number."""
+    out: dict[int, Second] = {}
+    for d in _json_lines(path):
+        s = out.setdefault(int(d["second"]), Second(int(d["second"])))
+        s.sent += int(d.get("sent", 0))
+        s.ok += int(d.get("ok", 0))
+        s.late += int(d.get("late", 0))
+        for k, v in (d.get("errors") or {}).items():
+            s.errors[k] = s.errors.get(k, 0) + int(v)
+        for k, v in (d.get("ops") or {}).items():
+            s.ops[k] = s.ops.get(k, 0) + int(v)
+        if d.get("hist"):
+            s.encoded.append(d["hist"])
     return out
 
 
@@ -139,18 +144,11 @@ def read_listings(path: Path) -> tuple[list[dict[str, Any]], dict[str, list[floa
     """Listings created under load, and sightings on sale (listing → seconds from start) of watched ones."""
     created: list[dict[str, Any]] = []
     seen: dict[str, list[float]] = {}
-    if not path.is_file():
-        return created, seen
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            try:
-                d = json.loads(line)
-            except ValueError:
-                continue
-            if "seenOnSale" in d:
-                seen.setdefault(d["seenOnSale"], []).append(float(d["at"]))
-            elif "listingId" in d:
-                created.append(d)
+    for d in _json_lines(path):
+        if "seenOnSale" in d:
+            seen.setdefault(d["seenOnSale"], []).append(float(d["at"]))
+        elif "listingId" in d:
+            created.append(d)
     return created, seen
 
 

@@ -79,7 +79,7 @@ class Platform:
         return self.process.poll() if self.process is not None else None
 
     def stop(self) -> None:
-        _stop_process(self.process)
+        stop_process(self.process)
         for fn in self._cleanup:
             fn()
         self._cleanup.clear()
@@ -165,7 +165,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM to the process group, SIGKILL after 10 s: a started counterpart never outlives its run."""
     if proc is None or proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
