@@ -52,10 +52,16 @@ def apply(answer: dict[str, Any], params: dict[str, Any]) -> bytes:
     doc = copy.deepcopy(answer)
     *parents, last = _tokens(str(params["path"]))
     node: Any = doc
-    for token in parents:
+    following = [*parents[1:], last]
+    for token, after in zip(parents, following, strict=False):  # no parents: a top-level member
         if isinstance(node, list) and token.isdigit() and int(token) < len(node):
             node = node[int(token)]
         elif isinstance(node, dict) and isinstance(node.get(token), dict | list):
+            node = node[token]
+        elif isinstance(node, dict) and token not in node and op != "remove":
+            # An optional member this certificate lacks (e.g. standards): make it, so the answer served
+            # really breaks the rule the case names, whatever the certificate's data.
+            node[token] = [] if after.isdigit() else {}
             node = node[token]
         else:
             node = None   # the path does not exist in this answer: served unchanged below
@@ -70,4 +76,6 @@ def apply(answer: dict[str, Any], params: dict[str, Any]) -> bytes:
             del node[int(last)]
         else:
             node[int(last)] = params["value"]
+    elif isinstance(node, list) and last.isdigit() and op != "remove":
+        node.append(params["value"])
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")

@@ -33,7 +33,8 @@ from tests.integration.refplat_support import (
     wait_until,
 )
 
-pytestmark = pytest.mark.slow
+# Timing on a shared 2-core machine: one rerun before a failure counts (pytest-rerunfailures).
+pytestmark = [pytest.mark.slow, pytest.mark.flaky(reruns=1)]
 
 SPECS = harness_specs.load()
 DECISION = TIMING["listingDecisionSeconds"]

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# Timing on a shared 2-core machine: one rerun before a failure counts (pytest-rerunfailures).
+pytestmark = [pytest.mark.slow, pytest.mark.flaky(reruns=1)]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

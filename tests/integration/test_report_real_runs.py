@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# Timing on a shared 2-core machine: one rerun before a failure counts (pytest-rerunfailures).
+pytestmark = [pytest.mark.slow, pytest.mark.flaky(reruns=1)]
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -37,7 +37,8 @@ def test_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
     out, err = capsys.readouterr()
     assert code == 3
     lines = [line for line in err.splitlines() if line.strip()]
-    assert lines == [f"error: port {port} on 127.0.0.1 is in use; stop what uses it or choose another with --port"]
+    assert lines == [f"ccc-conformance: error: port {port} on 127.0.0.1 is in use; stop what uses it or choose "
+                     "another with --port"]
     assert "Traceback" not in out + err
 
 
@@ -49,7 +50,7 @@ def start_main(args: dict[str, object]) -> subprocess.Popen[str]:
                             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def read_banner(proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
+def read_banner(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
     assert proc.stdout is not None
     lines: list[str] = []
     deadline = time.monotonic() + timeout
@@ -72,6 +73,7 @@ def certificates_file(tmp_path: Path) -> Iterator[tuple[Path, dict[str, object]]
     yield path, record
 
 
+@pytest.mark.flaky(reruns=1)  # a start-up under a loaded CI machine
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_standalone_run(certificates_file: tuple[Path, dict[str, object]], stop_signal: int) -> None:
     path, record = certificates_file

@@ -36,3 +36,11 @@ def test_a_path_the_answer_lacks_serves_it_unchanged() -> None:
 def test_bad_params_are_refused_with_a_reason(params: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="mutated-answer"):
         mutation.check({**mutation.PARAMS, **params})
+
+
+def test_a_member_the_certificate_lacks_is_made_so_the_rule_is_really_broken() -> None:
+    # A certificate without standards (a power cord, say) must still be served a broken standards list.
+    answer = {"code": "OK", "certificate": {"certificateNo": "2025010101299339", "status": "VALID"}}
+    served = json.loads(mutation.apply(answer, {"op": "set", "path": "/certificate/standards/0", "value": 123}))
+    assert served["certificate"]["standards"] == [123]
+    assert json.loads(mutation.apply(answer, {"op": "remove", "path": "/certificate/standards/0"})) == answer
