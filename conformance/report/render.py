@@ -57,7 +57,7 @@ def render_all(run_dir: Path, report: dict[str, Any], prepared: Prepared | Repor
     errors = specs.load().errors("report", report)
     if errors:
         raise RuntimeError(f"report.json does not validate against report.schema.json: {errors[:3]}")
-    (run_dir / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    RunDir(run_dir).report_json.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     write_har(run_dir)
     write_junit(report, RunDir(run_dir).junit)
     write_allure_extras(run_dir, report)
