@@ -3,6 +3,7 @@
 Every exchange goes through httpx event hooks into the test's :class:`~conformance.evidence.ExchangeLog`.
 Answers that break the contract raise :class:`UnexpectedAnswer` (a FAIL, or INCONCLUSIVE inside a
 ``precondition`` block); a platform that cannot be reached raises :class:`PlatformUnreachable`.
+Listing reads can be observed (``observe_listing_reads``), e.g. to keep each listing's history.
 """
 
 from __future__ import annotations
@@ -30,6 +31,30 @@ class UnexpectedAnswer(ConformanceFailure):
     """The platform answered, but not as the contract says."""
 
 
+# Called with (listing id asked for, the listing view read) after each successful listing read.
+ListingReadObserver = Callable[[str, dict[str, Any]], None]
+
+
+class ListingReadSubscription:
+    """A subscription made by ``PlatformClient.observe_listing_reads``; ``close()`` (or leaving its
+    ``with`` block) ends it. Closing twice is harmless."""
+
+    def __init__(self, client: PlatformClient, observer: ListingReadObserver) -> None:
+        self._client = client
+        self._observer: ListingReadObserver | None = observer
+
+    def close(self) -> None:
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            self._client._unobserve(observer)
+
+    def __enter__(self) -> ListingReadSubscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @dataclass
 class Observation:
     """What polling saw: the last value, whether the condition held, and after how long."""
@@ -48,6 +73,9 @@ class PlatformClient:
         headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
         self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
                                  event_hooks=log.hooks(), follow_redirects=False)
+        self._listing_observers: tuple[ListingReadObserver, ...] = ()  # replaced, never mutated: read unlocked
+        self._observers_lock = threading.Lock()
+        self._read_locks: dict[str, threading.Lock] = {}  # per listing, only while observed
 
     def close(self) -> None:
         self.http.close()
@@ -69,6 +97,41 @@ class PlatformClient:
         return self._listing(r, 201, f"POST /listings {fields.get('title', '')!r}")
 
     def get_listing(self, listing_id: str) -> dict[str, Any]:
+        """The listing as the platform shows it now. Every listing read (``wait_listing`` too) comes here."""
+        observers = self._listing_observers
+        if not observers:
+            return self._read_listing(listing_id)
+        # Observed: reads of one listing are serialised and observers are told inside the lock, so an
+        # observer sees each listing's views in the order the platform answered them (a history kept
+        # from them keeps the platform's order even when threads read the same listing together).
+        with self._read_lock(listing_id):
+            view = self._read_listing(listing_id)
+            for observer in observers:
+                observer(listing_id, view)
+        return view
+
+    def observe_listing_reads(self, observer: ListingReadObserver) -> ListingReadSubscription:
+        """Call ``observer(listing_id, view)`` after every successful listing read from now on, whoever
+        reads (the test, ``wait_listing``, ``watch_listings``, a helper's thread), until the returned
+        subscription is closed. A read that raises tells no observer. The observer runs inside the
+        listing's read lock: it must be quick and must not read the listing itself."""
+        with self._observers_lock:
+            self._listing_observers = (*self._listing_observers, observer)
+        return ListingReadSubscription(self, observer)
+
+    def _unobserve(self, observer: ListingReadObserver) -> None:
+        with self._observers_lock:
+            observers = list(self._listing_observers)
+            observers.remove(observer)
+            self._listing_observers = tuple(observers)
+            if not observers:
+                self._read_locks.clear()
+
+    def _read_lock(self, listing_id: str) -> threading.Lock:
+        with self._observers_lock:
+            return self._read_locks.setdefault(listing_id, threading.Lock())
+
+    def _read_listing(self, listing_id: str) -> dict[str, Any]:
         r = self.request("GET", f"/listings/{listing_id}")
         return self._listing(r, 200, f"GET /listings/{listing_id}")
 

@@ -9,8 +9,9 @@ routing cost more than the work itself. Every request goes through the same step
 
 Authentication and validation always both run, so the capture holds both verdicts as evidence
 (MSG-01, MSG-03, MSG-04) whichever one decided the answer. A fault decides the answer before it is
-made (latency delays the real answer; every other kind replaces it, so e.g. a disposition answered
-by a fault is not stored). ``/_sim/`` is a small Starlette app (control_http.py).
+made (fault_kinds.py declares each kind's answer; latency only delays the real one, every other kind
+replaces it, so e.g. a disposition answered by a fault is not stored). ``/_sim/`` is a small
+Starlette app (control_http.py).
 """
 
 from __future__ import annotations
@@ -21,18 +22,16 @@ import json
 import logging
 import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from conformance.simulator import mutation
+from conformance.simulator.answer import Answer, encode
 from conformance.simulator.capture import RequestCapture
 from conformance.simulator.contract import Route
 from conformance.simulator.control_http import build_control_app
 from conformance.simulator.faults import FaultHit
 from conformance.simulator.feed import CursorError
-from conformance.simulator.registry import encode
 from conformance.specs import SpecError
 
 if TYPE_CHECKING:
@@ -66,20 +65,6 @@ def _install_log_filter() -> None:
         _filter_installed = True
 
 
-class Answer:
-    """What the simulator will send: status, body, extra headers, and how (normally, late, or not at all)."""
-
-    __slots__ = ("body", "delay", "drop", "headers", "status")
-
-    def __init__(self, status: int | None, body: bytes | None, headers: tuple[tuple[bytes, bytes], ...] = (),
-                 delay: float = 0.0, drop: bool = False) -> None:
-        self.status = status
-        self.body = body
-        self.headers = headers
-        self.delay = delay
-        self.drop = drop  # close the connection without a complete answer
-
-
 def build_app(sim: Simulator) -> RegulatorApp:
     """The ASGI application serving ``sim``: the regulator routes and ``/_sim/``. Built outside the
     Simulator, which owns only state, so that nothing imports back into core."""
@@ -87,6 +72,9 @@ def build_app(sim: Simulator) -> RegulatorApp:
 
 
 class RegulatorApp:
+    """The regulator routes. Also the context a fault kind's answer gets (fault_kinds.FaultContext):
+    ``sim``, ``contract``, ``rng``, ``ok_prefix`` and ``envelope``."""
+
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
         self.contract = sim.contract
@@ -99,9 +87,9 @@ class RegulatorApp:
             raise SpecError(f"{self.sim.specs.openapi_path('regulator')}: the simulator has no handler for "
                             f"{', '.join(missing)}")
         self.control = build_control_app(sim)
-        self._rng = random.Random()
+        self.rng = random.Random()
         c = self.contract
-        self._ok_prefix = f'{{"code":{json.dumps(c.ok)},"message":"certificate found","requestId":'.encode()
+        self.ok_prefix = f'{{"code":{json.dumps(c.ok)},"message":"certificate found","requestId":'.encode()
         self._not_found_prefix = f'{{"code":{json.dumps(c.not_found)},"message":"no certificate with this number",' \
                                  f'"requestId":'.encode()
         _install_log_filter()
@@ -172,22 +160,22 @@ class RegulatorApp:
 
         platform_id = auth.platform_id
         hit = self.sim.faults.pick(route.name, doc, platform_id)
-        if hit is not None and hit.kind != "latency":
+        if hit is not None and hit.declared.answer is not None:
             answer = self._fault_answer(hit, route, doc, query)
         elif auth.error is not None:
-            answer = self._envelope(401, self.contract.auth_failed, auth.error)
+            answer = self.envelope(401, self.contract.auth_failed, auth.error)
         elif errors:
             shown = "; ".join(errors[:10]) + (f" (and {len(errors) - 10} more)" if len(errors) > 10 else "")
             # 413 for a body over maxBodyBytes, as on the test-control interface (regulator.yaml).
-            answer = self._envelope(413 if too_large else 400, self.contract.bad_request, f"invalid request: {shown}")
+            answer = self.envelope(413 if too_large else 400, self.contract.bad_request, f"invalid request: {shown}")
         else:
             try:
                 answer = self.handlers[route.name](route, doc, query, platform_id, received)
             except Exception as exc:  # a simulator bug: say so in the answer and the capture, keep serving
                 _log.exception("simulator error on %s %s", method, path)
-                answer = self._envelope(500, self.contract.unavailable, f"simulator error: {type(exc).__name__}: {exc}")
-        if hit is not None and hit.kind == "latency":
-            answer.delay = float(hit.params["seconds"]) + self._rng.uniform(0.0, float(hit.params["jitterSeconds"]))
+                answer = self.envelope(500, self.contract.unavailable, f"simulator error: {type(exc).__name__}: {exc}")
+        if hit is not None and hit.declared.shape is not None:
+            hit.declared.shape(self, hit, answer)
 
         # Tuples, not lists: a tuple of bytes/str is dropped from the cyclic GC's tracking, so a long
         # run's captures do not make every garbage collection slower (and the hot path with it).
@@ -201,9 +189,9 @@ class RegulatorApp:
     async def _unrouted(self, route: Route | None, received: float, method: str, path: str, query_string: bytes,
                         raw_headers: list[tuple[bytes, bytes]], body: bytes, send: Send) -> None:
         if route is None:
-            answer = self._envelope(404, self.contract.bad_request, f"no route {path} (see regulator.yaml)")
+            answer = self.envelope(404, self.contract.bad_request, f"no route {path} (see regulator.yaml)")
         else:
-            answer = self._envelope(405, self.contract.bad_request, f"{path} takes {route.method}, not {method}")
+            answer = self.envelope(405, self.contract.bad_request, f"{path} takes {route.method}, not {method}")
             answer.headers = ((b"allow", route.method.encode()),)
         platform = next((v.decode("latin-1") for k, v in raw_headers if k == b"x-platform-id"), None)
         self.sim.store.add_request(RequestCapture(
@@ -219,7 +207,7 @@ class RegulatorApp:
         request_id = json.dumps(doc["requestId"]).encode()
         if certificate is None:
             return Answer(200, self._not_found_prefix + request_id + b',"certificate":null}')
-        return Answer(200, self._ok_prefix + request_id + b',"certificate":' + certificate + b"}")
+        return Answer(200, self.ok_prefix + request_id + b',"certificate":' + certificate + b"}")
 
     def _status_changes(self, route: Route, doc: Any, query: dict[str, Any], platform_id: str | None,
                         received: float) -> Answer:
@@ -236,91 +224,12 @@ class RegulatorApp:
 
     # -- faults -------------------------------------------------------------------------------
     def _fault_answer(self, hit: FaultHit, route: Route, doc: Any, query: dict[str, Any]) -> Answer:
-        kind, params, c = hit.kind, hit.params, self.contract
-        body = doc if isinstance(doc, dict) else {}
-        if kind == "http-error":
-            return self._envelope(int(params["status"]), c.unavailable, "the interface cannot answer now")
-        if kind == "rate-limited":
-            answer = self._envelope(429, c.rate_limited, "too many requests; retry after the Retry-After delay")
-            answer.headers = ((b"retry-after", str(int(params["retryAfterSeconds"])).encode()),)
-            return answer
-        if kind == "rate-limit":
-            answer = self._envelope(429, c.rate_limited, f"over {params['perSecond']} requests/s")
-            answer.headers = ((b"retry-after", str(hit.retry_after).encode()),)
-            return answer
-        if kind == "reset":
-            return Answer(None, None, drop=True)
-        if kind == "hang":
-            return Answer(None, None, delay=float(params["seconds"]), drop=True)
-        if kind == "malformed-json":
-            if route.name == "status-changes":
-                return Answer(200, b'{"events":[{"eventId":"' + str(uuid.uuid4()).encode() + b'","sequence":')
-            return Answer(200, self._ok_prefix + b'"' + str(body.get("requestId", ""))[:64].encode() +
-                          b'","certificate":{"certificateNo":"')
-        if kind == "schema-invalid":
-            return Answer(200, encode(self._schema_invalid(route, body, query)))
-        if kind == "unknown-status":
-            if route.name == "status-changes":
-                events, cursor = self._page_or_empty(query)
-                for event in events:
-                    event["status"] = params["status"]
-                return Answer(200, encode({"events": events, "nextCursor": cursor}))
-            record = self.sim.registry.get(str(body.get("certificateNo")))
-            if record is None:
-                return self._plain_verification(body, None)
-            record["status"] = params["status"]
-            return self._plain_verification(body, record)
-        if kind == "wrong-request-id":
-            other = str(uuid.uuid4())
-            if route.name == "dispositions":
-                return Answer(202, encode({"code": c.ok, "message": "accepted", "dispositionId": other}))
-            return self._plain_verification({**body, "requestId": other},
-                                            self.sim.registry.get(str(body.get("certificateNo"))))
-        if kind == "wrong-certificate":
-            record = self.sim.registry.get(str(body.get("certificateNo")))
-            if record is not None:
-                number = record["certificateNo"]
-                record["certificateNo"] = number[:10] + f"{int(number[10:]) % 999_999 + 1:06d}"
-            else:
-                found = self.sim.registry.all(limit=1)
-                record = found[0] if found else None
-            return self._plain_verification(body, record)
-        if kind == "mutated-answer":
-            real = self._plain_verification(body, self.sim.registry.get(str(body.get("certificateNo"))))
-            return Answer(200, mutation.apply(json.loads(real.body or b"{}"), params))
-        raise AssertionError(f"fault kind {kind!r} has no answer")  # FaultBook validated the kind
-
-    def _plain_verification(self, body: dict[str, Any], record: dict[str, Any] | None) -> Answer:
-        c = self.contract
-        if record is None:
-            return Answer(200, encode({"code": c.not_found, "message": "no certificate with this number",
-                                       "requestId": body.get("requestId"), "certificate": None}))
-        return Answer(200, encode({"code": c.ok, "message": "certificate found", "requestId": body.get("requestId"),
-                                   "certificate": record}))
-
-    def _page_or_empty(self, query: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
-        try:
-            return self.sim.feed.page(query.get("after"), int(query.get("limit") or 1))
-        except (CursorError, ValueError):
-            return [], str(query.get("after") or "0")
-
-    def _schema_invalid(self, route: Route, body: dict[str, Any], query: dict[str, Any]) -> dict[str, Any]:
-        """A JSON answer that breaks its route's answer schema but looks plausible to a careless reader."""
-        c = self.contract
-        if route.name == "status-changes":
-            events, cursor = self._page_or_empty(query)
-            broken = [{k: (str(v) if k == "sequence" else v) for k, v in e.items() if k != "effectiveAt"}
-                      for e in events]
-            return {"events": broken or None, "nextCursor": cursor}
-        if route.name == "dispositions":
-            return {"code": "ACCEPTED", "message": 202}
-        # A record that says VALID but lacks most required fields, models not even a list.
-        return {"code": c.ok, "message": "certificate found", "requestId": body.get("requestId"),
-                "certificate": {"certificateNo": body.get("certificateNo"), "status": c.valid_status,
-                                "models": "ALL"}}
+        answer = hit.declared.answer
+        assert answer is not None  # regulator() asks only a kind that answers
+        return answer(self, hit, route, doc if isinstance(doc, dict) else {}, query)
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _envelope(self, status: int, code: str, message: str) -> Answer:
+    def envelope(self, status: int, code: str, message: str) -> Answer:
         return Answer(status, encode({"code": code, "message": message}))
 
     async def _read(self, receive: Receive) -> tuple[bytes, bool]:

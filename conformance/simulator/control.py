@@ -12,20 +12,9 @@ Fault ``match``: a dict of body fields (``certificateNo``, ``merchantId``, ``lis
 request must carry for the fault to apply, so that parallel tests never disturb each other. A fault
 with no ``match`` applies to every request of its route (only for load and flap tests).
 
-Fault kinds (``params`` in brackets):
-    latency [seconds, jitterSeconds]      fixed plus uniform random delay before answering
-    hang [seconds]                        no answer for longer than a client timeout (default 30)
-    http-error [status]                   500 or 503 with an UNAVAILABLE envelope
-    reset                                 the connection is dropped without a complete answer
-    malformed-json                        200 with a body that is not JSON
-    schema-invalid                        200 with a JSON body that breaks the answer schema
-    unknown-status [status]               200, OK, the certificate's status an unlisted code
-    wrong-request-id                      200, a valid answer echoing another requestId
-    wrong-certificate                     200, a valid answer about another certificateNo
-    rate-limited [retryAfterSeconds]      429 RATE_LIMITED with Retry-After
-    rate-limit [perSecond, burst]         a token bucket; over it, 429 with Retry-After
-    mutated-answer [op, path, value, fraction, text]
-                                          200, the real answer broken one stated way (mutation.py)
+Fault kinds — each one's params and defaults, the routes it applies to and how it answers — are
+declared once, in ``fault_kinds.py``; ``FAULT_KINDS`` lists their names in declaration order, and
+``GET /_sim/fault-kinds`` describes each (README.md beside this file has the table by route).
 Routes: ``verifications``, ``status-changes``, ``dispositions``, or ``*``.
 ``schedule``: ``{"downSeconds": 5, "upSeconds": 5}`` makes the fault flap (down first).
 """
@@ -34,10 +23,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-FAULT_KINDS = (
-    "latency", "hang", "http-error", "reset", "malformed-json", "schema-invalid", "unknown-status",
-    "wrong-request-id", "wrong-certificate", "rate-limited", "rate-limit", "mutated-answer",
-)
+from conformance.simulator.fault_kinds import NAMES
+
+# A live view of fault_kinds.py's registry, so a kind is named in one place only.
+FAULT_KINDS = NAMES
 ROUTES = ("verifications", "status-changes", "dispositions", "*")
 
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from conformance.simulator import fault_kinds
 from conformance.simulator.faults import MATCH_KEYS
 
 if TYPE_CHECKING:
@@ -160,6 +161,10 @@ def build_control_app(sim: Simulator) -> Starlette:
     async def list_faults(request: Request) -> Response:
         return ok({"faults": sim.list_faults()})
 
+    async def list_fault_kinds(request: Request) -> Response:
+        routes = sim.contract.route_names
+        return ok({"kinds": [kind.public(routes) for kind in fault_kinds.declared()]})
+
     async def add_fault(request: Request) -> Response:
         kw = _kwargs(await body(request), FAULT_KEYS, "fault")
         if "kind" not in kw:
@@ -216,6 +221,7 @@ def build_control_app(sim: Simulator) -> Starlette:
         Route("/_sim/faults", guarded(add_fault), methods=["POST"]),
         Route("/_sim/faults", guarded(clear_faults), methods=["DELETE"]),
         Route("/_sim/faults/{fault_id}", guarded(remove_fault), methods=["DELETE"]),
+        Route("/_sim/fault-kinds", guarded(list_fault_kinds), methods=["GET"]),
         Route("/_sim/captures", guarded(captures), methods=["GET"]),
         Route("/_sim/captures/export", guarded(export), methods=["GET"]),
         Route("/_sim/pushes", guarded(pushes), methods=["GET"]),

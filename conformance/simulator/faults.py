@@ -1,9 +1,12 @@
 """Fault injection (control.py): which fault, if any, answers a request instead of the regulator.
 
+The kinds — params, routes, checks, answers — are declared in fault_kinds.py; this module keeps the
+faults switched on and picks one per request.
+
 A fault is picked before the answer is made, from the request's route, its JSON body fields and its
 X-Platform-Id. Faults with a ``match`` win over route-wide ones (a test's own fault must not be hidden
-by a load test's flap), then the oldest wins. ``rate-limit`` lets requests through while its token
-bucket has tokens, so it never hides other faults behind it.
+by a load test's flap), then the oldest wins. A throttled kind (``rate-limit``) lets requests through
+while its throttle allows, so it never hides other faults behind it.
 """
 
 from __future__ import annotations
@@ -19,39 +22,15 @@ from datetime import datetime
 from typing import Any
 
 from conformance import signing
-from conformance.simulator import mutation
+from conformance.simulator import fault_kinds
 from conformance.simulator.control import FAULT_KINDS, ROUTES
+from conformance.simulator.fault_kinds import FaultKind, Throttle
 
 # Keys a fault may match on: body fields shared by the requests that carry a body, and the caller.
 # They are the control protocol's names (control.py); contract.py checks the body ones exist.
 MATCH_BODY_FIELDS = ("certificateNo", "merchantId", "listingId")
 MATCH_PLATFORM = "platformId"
 MATCH_KEYS = (*MATCH_BODY_FIELDS, MATCH_PLATFORM)
-
-# Parameters of each kind and their defaults (control.py).
-PARAMS: dict[str, dict[str, Any]] = {
-    "latency": {"seconds": 1.0, "jitterSeconds": 0.0},
-    "hang": {"seconds": 30.0},
-    "http-error": {"status": 503},
-    "reset": {},
-    "malformed-json": {},
-    "schema-invalid": {},
-    "unknown-status": {"status": "UNDER_REVIEW"},
-    "wrong-request-id": {},
-    "wrong-certificate": {},
-    "rate-limited": {"retryAfterSeconds": 1},
-    "rate-limit": {"perSecond": 10.0, "burst": None},
-    "mutated-answer": mutation.PARAMS,
-}
-# Kinds that only make sense on some routes; the rest apply to all three. On route "*" a kind
-# applies to the routes listed here; naming an unlisted route explicitly is refused.
-KIND_ROUTES: dict[str, frozenset[str]] = {
-    "unknown-status": frozenset({"verifications", "status-changes"}),
-    "wrong-request-id": frozenset({"verifications", "dispositions"}),
-    "wrong-certificate": frozenset({"verifications"}),
-    "mutated-answer": frozenset({"verifications"}),
-}
-HTTP_ERROR_STATUSES = (500, 503)
 
 
 @dataclass
@@ -66,10 +45,9 @@ class Fault:
     ttl_seconds: float | None
     created: float  # monotonic
     created_at: str
+    declared: FaultKind = field(repr=False)  # kept: a kind unregistered later still answers its faults
+    throttle: Throttle | None = field(default=None, repr=False)
     hits: int = 0
-    _tokens: float = 0.0
-    _refilled: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def public(self) -> dict[str, Any]:
         return {"faultId": self.fault_id, "kind": self.kind, "route": self.route, "match": dict(self.match),
@@ -80,7 +58,7 @@ class Fault:
     def applies_to(self, route: str) -> bool:
         if self.route not in ("*", route):
             return False
-        allowed = KIND_ROUTES.get(self.kind)
+        allowed = self.declared.routes
         return allowed is None or route in allowed
 
     def expired(self, now: float) -> bool:
@@ -93,23 +71,11 @@ class Fault:
         down, up = self.schedule["downSeconds"], self.schedule["upSeconds"]
         return (now - self.created) % (down + up) < down
 
-    def take_token(self, now: float) -> float:
-        """rate-limit: 0 when a token was taken, else seconds until the next one."""
-        rate = float(self.params["perSecond"])
-        burst = float(self.params["burst"])
-        with self._lock:
-            self._tokens = min(burst, self._tokens + (now - self._refilled) * rate)
-            self._refilled = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return 0.0
-            return (1.0 - self._tokens) / rate
-
 
 @dataclass(frozen=True)
 class FaultHit:
     fault: Fault
-    retry_after: int | None = None  # rate-limit: whole seconds to wait
+    retry_after: int | None = None  # a throttled kind (rate-limit): whole seconds to wait
 
     @property
     def kind(self) -> str:
@@ -119,6 +85,10 @@ class FaultHit:
     def params(self) -> dict[str, Any]:
         return self.fault.params
 
+    @property
+    def declared(self) -> FaultKind:
+        return self.fault.declared
+
 
 class FaultBook:
     """The faults switched on now; thread-safe, and free when empty (the hot path's common case)."""
@@ -127,8 +97,7 @@ class FaultBook:
                  is_status_code: Callable[[Any], bool] | None = None) -> None:
         self.route_names = route_names
         self.statuses = statuses
-        # Statuses are open-ended codes (profile Clarifications): an unknown one must still be
-        # well-formed, or the answer is merely schema-invalid (the schema-invalid fault's job).
+        # Statuses are open-ended codes (profile Clarifications): params checks (fault_kinds.py) ask.
         self.is_status_code = is_status_code or (lambda value: isinstance(value, str) and bool(value))
         self._lock = threading.Lock()
         self._faults: list[Fault] = []  # matched ones first, then route-wide; each group oldest first
@@ -176,8 +145,8 @@ class FaultBook:
                 continue
             if fault.probability < 1.0 and self._rng.random() >= fault.probability:
                 continue
-            if fault.kind == "rate-limit":
-                wait = fault.take_token(now)
+            if fault.throttle is not None:
+                wait = fault.throttle.wait(now)
                 if wait == 0.0:
                     continue
                 fault.hits += 1
@@ -198,11 +167,12 @@ class FaultBook:
 
     def _validate(self, kind: str, route: str, match: dict[str, str] | None, params: dict[str, Any] | None,
                   probability: float, schedule: dict[str, float] | None, ttl_seconds: float | None) -> Fault:
-        if kind not in FAULT_KINDS:
+        declared = fault_kinds.get(kind)
+        if declared is None:
             raise ValueError(f"fault kind {kind!r} is not one of {', '.join(FAULT_KINDS)}")
         if route not in ROUTES or (route != "*" and route not in self.route_names):
             raise ValueError(f"route {route!r} is not one of {', '.join(ROUTES)}")
-        allowed = KIND_ROUTES.get(kind)
+        allowed = declared.routes
         if allowed is not None and route != "*" and route not in allowed:
             raise ValueError(f"fault {kind!r} does not apply to route {route!r} (only {', '.join(sorted(allowed))})")
         match = dict(match or {})
@@ -214,12 +184,13 @@ class FaultBook:
         if route == "status-changes" and set(match) - {MATCH_PLATFORM}:
             raise ValueError("status-changes requests have no body: match only on platformId, or on nothing")
         given = dict(params or {})
-        unknown = set(given) - set(PARAMS[kind])
+        unknown = set(given) - set(declared.params)
         if unknown:
-            known = ", ".join(PARAMS[kind]) or "none"
+            known = ", ".join(declared.params) or "none"
             raise ValueError(f"unknown params {', '.join(sorted(unknown))} for fault {kind!r} (known: {known})")
-        full = {**PARAMS[kind], **given}
-        self._check_params(kind, full)
+        full = {**declared.params, **given}
+        if declared.check is not None:
+            declared.check(kind, full, self)
         if not isinstance(probability, int | float) or not 0.0 < probability <= 1.0:
             raise ValueError(f"probability must be in (0, 1], not {probability!r}")
         if schedule is not None:
@@ -231,40 +202,7 @@ class FaultBook:
         if ttl_seconds is not None and (not isinstance(ttl_seconds, int | float) or ttl_seconds <= 0):
             raise ValueError(f"ttl_seconds must be a positive number, not {ttl_seconds!r}")
         now = time.monotonic()
-        fault = Fault(fault_id=uuid.uuid4().hex[:12], kind=kind, route=route, match=match, params=full,
-                      probability=float(probability), schedule=schedule, ttl_seconds=ttl_seconds, created=now,
-                      created_at=datetime.now(signing.SHANGHAI).isoformat(timespec="milliseconds"))
-        if kind == "rate-limit":
-            fault._tokens, fault._refilled = float(full["burst"]), now
-        return fault
-
-    def _check_params(self, kind: str, p: dict[str, Any]) -> None:
-        def number(name: str, minimum: float = 0.0, strict: bool = False) -> None:
-            value = p[name]
-            if not isinstance(value, int | float) or isinstance(value, bool) or value < minimum or (
-                    strict and value == minimum):
-                raise ValueError(f"params.{name} of {kind!r} must be a number {'>' if strict else '>='} {minimum}")
-
-        if kind == "latency":
-            number("seconds")
-            number("jitterSeconds")
-        elif kind == "hang":
-            number("seconds", strict=True)
-        elif kind == "http-error":
-            if p["status"] not in HTTP_ERROR_STATUSES:
-                raise ValueError(f"params.status of 'http-error' must be one of {HTTP_ERROR_STATUSES}")
-        elif kind == "unknown-status":
-            if not self.is_status_code(p["status"]) or p["status"] in self.statuses:
-                raise ValueError(f"params.status of 'unknown-status' must be a well-formed status code outside "
-                                 f"{', '.join(self.statuses)}")
-        elif kind == "rate-limited":
-            value = p["retryAfterSeconds"]
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError("params.retryAfterSeconds of 'rate-limited' must be an integer >= 0")
-        elif kind == "mutated-answer":
-            mutation.check(p)
-        elif kind == "rate-limit":
-            number("perSecond", strict=True)
-            if p["burst"] is None:
-                p["burst"] = max(1.0, float(p["perSecond"]))
-            number("burst", minimum=1.0)
+        return Fault(fault_id=uuid.uuid4().hex[:12], kind=kind, route=route, match=match, params=full,
+                     probability=float(probability), schedule=schedule, ttl_seconds=ttl_seconds, created=now,
+                     created_at=datetime.now(signing.SHANGHAI).isoformat(timespec="milliseconds"),
+                     declared=declared, throttle=declared.throttle(full, now) if declared.throttle else None)

@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 
 from conformance import signing
+from conformance.simulator.answer import encode
 from conformance.simulator.capture import rfc3339
-from conformance.simulator.registry import encode
 
 _RESPONSE_TEXT_LIMIT = 2000  # keep evidence readable; a platform's error page can be large
 

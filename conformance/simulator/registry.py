@@ -11,7 +11,6 @@ Time is real time; dates are calendar days in Asia/Shanghai (profile.yaml ``time
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from conformance import signing
+from conformance.simulator.answer import encode
 from conformance.simulator.contract import Contract
 
 # Certification bodies by their 2-digit code in certificate numbers. profile.md §1 confirms only
@@ -128,10 +128,6 @@ class _Entry:
 def _copy(record: dict[str, Any]) -> dict[str, Any]:
     """A copy whose lists (models, standards) are not shared: callers may change what they get."""
     return {k: (list(v) if isinstance(v, list) else v) for k, v in record.items()}
-
-
-def encode(doc: Any) -> bytes:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class Registry:

@@ -21,7 +21,14 @@ from typing import Any
 from conformance import signing, specs
 from conformance.checks import precondition
 from conformance.context import RunContext
-from conformance.platform_client import Observation, PlatformClient, UnexpectedAnswer, WaitClock, wait_until
+from conformance.platform_client import (
+    ListingReadSubscription,
+    Observation,
+    PlatformClient,
+    UnexpectedAnswer,
+    WaitClock,
+    wait_until,
+)
 from conformance.simulator.control import SimulatorControl
 from conformance.testdata import DataFactory
 
@@ -370,26 +377,25 @@ def run_concurrently(*calls: Callable[[], Any]) -> list[Any]:
 class ListingHistoryRecorder:
     """Keeps each recorded listing's sequence of distinct (state, reasonCode): the actions a platform took,
     for judging what it reported (RPT-02). A background thread reads the listings every pollStepSeconds,
-    and while the recorder is active every read the test makes through ``platform.get_listing`` (e.g.
-    by ``watch_listings``) is recorded too, so a state the test waited for is always in the history.
-    Reads of one listing are serialised, so the history keeps the platform's order."""
+    and while the recorder is active every read of a recorded listing through the platform client
+    (``platform.observe_listing_reads``: the test's own, ``watch_listings``', ``wait_listing``'s) is
+    recorded too, so a state the test waited for is always in the history. The client serialises reads
+    of one listing while observed and tells the recorder inside that lock, so the history keeps the
+    platform's order."""
 
     def __init__(self, platform: PlatformClient) -> None:
         self.platform = platform
         self.step = float(specs.load().param("pollStepSeconds"))
         self._histories: dict[str, list[tuple[str | None, str | None]]] = {}
-        self._read_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="listing-history", daemon=True)
-        self._original_get: Callable[[str], dict[str, Any]] | None = None
+        self._subscription: ListingReadSubscription | None = None
         self.reads = 0
 
     def __enter__(self) -> ListingHistoryRecorder:
-        # An instance attribute shadows the method: every caller of platform.get_listing is recorded.
-        self._original_get = self.platform.get_listing
-        self.platform.get_listing = self._recorded_get  # type: ignore[method-assign]
+        self._subscription = self.platform.observe_listing_reads(self._note)
         self._thread.start()
         return self
 
@@ -406,8 +412,8 @@ class ListingHistoryRecorder:
                 if raise_error and self._error is None:
                     self._look()
             finally:
-                if "get_listing" in vars(self.platform):
-                    del self.platform.get_listing
+                if self._subscription is not None:
+                    self._subscription.close()
         if raise_error and self._error is not None:
             raise self._error
 
@@ -418,35 +424,27 @@ class ListingHistoryRecorder:
         with self._lock:
             if listing_id not in self._histories:
                 self._histories[listing_id] = [(view.get("state"), view.get("reasonCode"))]
-                self._read_locks[listing_id] = threading.Lock()
 
     def history(self, listing_id: str) -> list[tuple[str | None, str | None]]:
         with self._lock:
             return list(self._histories.get(listing_id, []))
 
-    def _recorded_get(self, listing_id: str) -> dict[str, Any]:
-        assert self._original_get is not None
-        read_lock = self._read_locks.get(listing_id)
-        if read_lock is None:  # not recorded: a plain read
-            return self._original_get(listing_id)
-        with read_lock:
-            view = self._original_get(listing_id)
-            self._note(listing_id, view)
-            self.reads += 1
-        return view
-
     def _note(self, listing_id: str, view: dict[str, Any]) -> None:
+        """The observer: called by the client inside the listing's read lock."""
         entry = (view.get("state"), view.get("reasonCode"))
         with self._lock:
-            history = self._histories[listing_id]
+            history = self._histories.get(listing_id)
+            if history is None:  # not recorded: a plain read
+                return
             if not history or history[-1] != entry:
                 history.append(entry)
+            self.reads += 1
 
     def _look(self) -> None:
         with self._lock:
             ids = list(self._histories)
         for listing_id in ids:
-            self._recorded_get(listing_id)
+            self.platform.get_listing(listing_id)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -1,5 +1,5 @@
 """Both controls implement control.py's protocol with the same signatures, and the fault vocabulary of
-faults.py is control.py's and the schemas'."""
+fault_kinds.py is control.py's and the schemas'."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import inspect
 
 import pytest
 
-from conformance.simulator import FAULT_KINDS, ROUTES, control
+from conformance.simulator import FAULT_KINDS, ROUTES, control, fault_kinds
 from conformance.simulator.client import SimulatorClient
 from conformance.simulator.core import Simulator
-from conformance.simulator.faults import KIND_ROUTES, MATCH_BODY_FIELDS, PARAMS
+from conformance.simulator.faults import MATCH_BODY_FIELDS
 from conformance.specs import Specs
 
 PROTOCOL_METHODS = [name for name, member in vars(control.SimulatorControl).items()
@@ -38,10 +38,12 @@ def test_same_signature_as_the_protocol(implementation: type, name: str) -> None
 
 
 def test_fault_vocabulary(specs: Specs) -> None:
-    assert set(PARAMS) == set(FAULT_KINDS)
-    assert set(KIND_ROUTES) <= set(FAULT_KINDS)
+    declared = fault_kinds.declared()
+    assert tuple(FAULT_KINDS) == tuple(kind.name for kind in declared)
+    assert len(set(FAULT_KINDS)) == len(FAULT_KINDS)
     routes = set(ROUTES) - {"*"}
-    assert all(allowed <= routes for allowed in KIND_ROUTES.values())
+    assert all(kind.routes <= routes for kind in declared if kind.routes is not None)
+    assert all(kind.description and "\n" not in kind.description for kind in declared)
     sim = Simulator()
     assert set(sim.contract.route_names) == routes  # the OpenAPI's routes are control.py's
     for schema in ("verification-request", "disposition"):
