@@ -11,16 +11,23 @@ import re
 import statistics
 import warnings
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
-
-import matplotlib
-
-matplotlib.use("Agg")  # before pyplot: never look for a display
-import matplotlib.pyplot as plt
 
 VERDICT_COLOURS = ["#8a8a8a", "#1b7a35", "#c27c0e", "#7a3db8", "#c0182e"]  # in terminology.yaml's verdict order
 _RC = {"svg.fonttype": "none", "font.size": 9, "font.family": ["sans-serif"], "axes.spines.top": False,
        "axes.spines.right": False, "svg.hashsalt": "ccc-conformance"}
+
+
+def _pyplot() -> ModuleType:
+    """matplotlib.pyplot, imported on first use: importing it costs ~0.4 s, and every process that
+    imports the report package (the suite's pytest workers among them) would pay it for nothing."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # before pyplot: never look for a display
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
 
 
 def _svg(fig: Any, title: str) -> str:
@@ -29,7 +36,7 @@ def _svg(fig: Any, title: str) -> str:
         # Chinese labels are measured with a Latin font here and drawn by the browser's own font.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
-    plt.close(fig)
+    _pyplot().close(fig)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: the SVG is inlined in HTML
     svg = re.sub(r'width="[\d.]+pt" height="[\d.]+pt"', 'width="100%"', svg, count=1)
@@ -40,6 +47,7 @@ def verdicts_by_area(counts: dict[str, dict[str, int]], verdict_order: Sequence[
                      verdict_names: dict[str, str], area_names: dict[str, str], title: str) -> str:
     """Horizontal stacked bars: requirements per verdict, one bar per area."""
     areas = list(counts)
+    plt = _pyplot()
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(7, 0.35 * len(areas) + 1.1))
         left = [0] * len(areas)
@@ -61,6 +69,7 @@ def latency_vs_deadline(series: list[dict[str, Any]], title: str, seconds: str, 
 
     ``series`` items: ``{"label": str, "values": [float], "limit": float | None, "failed": bool}``.
     """
+    plt = _pyplot()
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(6, 0.26 * len(series) + 1.0))
         for y, s in enumerate(series):
@@ -90,6 +99,7 @@ def load_series(points: list[dict[str, Any]], title: str, rate_label: str = "req
     rates = [n for n in names if n not in latency]
     panels = [(rates, rate_label), (latency, latency_label)]
     panels = [(fields, label) for fields, label in panels if fields]
+    plt = _pyplot()
     with plt.rc_context(_RC):
         fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.2 * len(panels) + 0.4), sharex=True, squeeze=False)
         for ax, (fields, label) in zip(axes[:, 0], panels, strict=True):
@@ -105,6 +115,7 @@ def load_series(points: list[dict[str, Any]], title: str, rate_label: str = "req
 
 def histogram(groups: dict[str, list[float]], title: str, unit: str, limit: float | None = None) -> str:
     """Overlaid histograms, one per named group of values (e.g. per-second p50 and p99)."""
+    plt = _pyplot()
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(7, 2.4))
         n = max((len(v) for v in groups.values()), default=0)

@@ -30,6 +30,9 @@ def pytest_command(rundir: RunDir, platform: Platform, sim_url: str, selection: 
     rootdir = Path(__file__).resolve().parents[2]
     cmd = [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-c", str(rundir.pytest_ini),
            "--rootdir", str(rootdir), "-p", "no:cacheprovider", "-q", "--no-header", "-rN",
+           # schemathesis's and hypothesis's pytest plugins import hypothesis (~1 s) in every process;
+           # the suite calls both as libraries, never through their plugins
+           "-p", "no:schemathesis", "-p", "no:hypothesispytest",
            "--ccc-ics", str(platform.ics_path), "--ccc-target", platform.ctx.target, "--ccc-simulator-url", sim_url,
            "--ccc-report-dir", str(rundir.root), "--ccc-no-report", "--alluredir", str(rundir.allure_results)]
     if platform.pixit_path:

@@ -245,3 +245,27 @@ def test_every_ics_timing_has_its_profile_maximum(specs: Specs) -> None:
             limit = specs.param(f"{prefix}{key[0].upper()}{key[1:]}")
             assert isinstance(limit, int | float) and limit > 0
     assert specs.param("retentionMinYears") == 3  # E-Commerce Law Art. 31
+
+
+def _formats(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        own = {node["format"]} if isinstance(node.get("format"), str) else set()
+        return own.union(*(_formats(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_formats(v) for v in node))
+    return set()
+
+
+def test_every_format_the_specs_use_is_actually_checked(specs: Specs, repo_root: Path) -> None:
+    # jsonschema silently ignores a format whose checker library is missing (pyproject.toml lists them
+    # one by one instead of the format-nongpl extra): a schema's date-time or uri would then accept anything.
+    from jsonschema import FormatChecker
+
+    used = set().union(*(_formats(json.loads(p.read_text(encoding="utf-8"))) for p in schema_files(specs)))
+    for doc in (repo_root / "specs" / "openapi").glob("*.yaml"):
+        used |= _formats(yaml.safe_load(doc.read_text(encoding="utf-8")))
+    assert {"date-time", "uri"} <= used
+    unchecked = used - set(FormatChecker().checkers)
+    assert not unchecked, f"formats used by specs/ but not checked by jsonschema here: {sorted(unchecked)}"
+    checker = FormatChecker()
+    assert not checker.conforms("yesterday", "date-time") and not checker.conforms("not a uri", "uri")
