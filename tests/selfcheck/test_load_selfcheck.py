@@ -1,6 +1,7 @@
-"""The load phase judges itself: on the clean reference platform AVL-01…05 all PASS; each load-phase
-fault switch (reference_platform/faults.py, phase "load") FAILs exactly its requirements, with no
-collateral verdicts among the other AVL requirements.
+"""The load phase judges itself: each load-phase fault switch (reference_platform/faults.py, phase
+"load") FAILs exactly its requirements, with no collateral verdicts among the other AVL requirements.
+(The clean reference platform passing AVL-01…05, with their figures, is asserted on the self-check's
+full clean run, tests/selfcheck/test_selfcheck.py, which includes the load phase.)
 
 Each case is `ccc-conformance run --area AVL` on the embedded platform, which runs the load phase
 alone with the quick preset (about 25 s of load and checks).
@@ -37,18 +38,6 @@ def run_avl(tmp_path: Path, faults: list[str]) -> tuple[int, dict[str, Any], str
 
 def verdicts(report: dict[str, Any]) -> dict[str, str]:
     return {r["id"]: r["verdict"] for r in report["requirements"]}
-
-
-def test_clean_reference_platform_passes_every_avl_requirement(tmp_path: Path) -> None:
-    code, report, output = run_avl(tmp_path, [])
-    avl = {r.id for r in specs.load().requirements.values() if r.suite == "load"}
-    assert verdicts(report) == dict.fromkeys(sorted(avl), C.verdict.PASS), output
-    assert code == 0, output
-    # a selection is a partial run; the load's figures and series are in the report, schema-valid
-    assert report["scope"] == "partial" and set(report["notJudged"]).isdisjoint(avl)
-    assert report["load"]["series"] and not specs.load().errors("report", report)
-    for r in report["requirements"]:
-        assert r["measurements"], r["id"]
 
 
 @pytest.mark.parametrize("fault", LOAD_FAULTS)

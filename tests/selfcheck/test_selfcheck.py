@@ -52,6 +52,9 @@ def test_clean_reference_platform_is_conformant(tmp_path: Path) -> None:
     # full, a conformance claim; the automatic ones by a test that ran
     assert set(verdicts(report)) == set(s.requirements)
     assert report["scope"] == "full" and report["notJudged"] == [] and report["load"]["series"]
+    # the load phase's verdicts carry their figures (AVL-01…05 are judged from measurements, not by a test)
+    avl = {rid for rid, r in s.requirements.items() if r.suite == "load"}
+    assert avl and all(r["measurements"] for r in report["requirements"] if r["id"] in avl)
     for r in report["requirements"]:
         if r["verdict"] == C.verdict.PASS:
             assert r["tests"], r
