@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import date, timedelta
 
 import pytest
@@ -22,14 +21,10 @@ def years_later(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
-def test_ten_thousand_certificates_well_under_a_second() -> None:
-    # CPU time of this thread, not wall time: on a shared CI machine other processes take the CPU away,
-    # which says nothing about the registry (about 0.3 s on a free core).
+def test_ten_thousand_certificates_have_distinct_numbers() -> None:
+    # how fast they are issued is measured in benchmarks/simulator_registry.py, not asserted here
     sim = Simulator(seed=1)
-    started, wall = time.thread_time(), time.perf_counter()
     certs = sim.issue_certificates(10_000)
-    elapsed = time.thread_time() - started
-    assert elapsed < 0.8, f"10,000 certificates took {elapsed:.2f} s of CPU ({time.perf_counter() - wall:.2f} s wall)"
     numbers = [c["certificateNo"] for c in certs]
     assert len(set(numbers)) == 10_000
 
