@@ -20,6 +20,7 @@ import httpx
 
 from conformance import signing, specs
 from conformance.evidence import ExchangeLog
+from conformance.tls import client_context
 from conformance.verdicts import ConformanceFailure
 
 
@@ -71,7 +72,7 @@ class PlatformClient:
         self.base_url = base_url.rstrip("/")
         self.log = log
         headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
-        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
+        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, verify=client_context(),
                                  event_hooks=log.hooks(), follow_redirects=False)
         self._listing_observers: tuple[ListingReadObserver, ...] = ()  # replaced, never mutated: read unlocked
         self._observers_lock = threading.Lock()
@@ -224,7 +225,7 @@ class Notifier:
         self.secret = secret
         self.alg = alg
         self.path = urlsplit(url).path or "/"
-        self.http = httpx.Client(timeout=10.0, event_hooks=log.hooks())
+        self.http = httpx.Client(timeout=10.0, verify=client_context(), event_hooks=log.hooks())
         self.log = log
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ where it has work.
 - :mod:`~conformance.plugin.recording` — per-test verdicts (where tests run) and the results file
   (the controller);
 - :mod:`~conformance.plugin.session` — the simulator and the report when pytest is run directly;
-- :mod:`~conformance.plugin.fixtures` — ``ccc``, ``sim``, ``platform``, ``notifier``, ``data``, ``measure``;
+- :mod:`~conformance.plugin.fixtures` — ``ccc``, ``sim``, ``platform``, ``notifier``, ``data``, ``measure``, ``alone``;
 - markers ``requirement(*ids)``, ``variant(*ids, param=)``, ``capability(name)``, ``exclusive``.
 
 The plugin is inert in a pytest run that collects no test carrying the requirement marker.
@@ -18,12 +18,12 @@ from __future__ import annotations
 import pytest
 
 from conformance.plugin.collection import ConformanceCollection
-from conformance.plugin.fixtures import _ccc_item, _ccc_state, ccc, data, measure, notifier, platform, sim
+from conformance.plugin.fixtures import _ccc_item, _ccc_state, alone, ccc, data, measure, notifier, platform, sim
 from conformance.plugin.options import Options, addoption
 from conformance.plugin.recording import ResultsWriter, VerdictRecorder
 from conformance.plugin.session import StandaloneSession, XdistBridge
 
-__all__ = ["_ccc_item", "_ccc_state", "ccc", "data", "measure", "notifier", "platform", "sim"]
+__all__ = ["_ccc_item", "_ccc_state", "alone", "ccc", "data", "measure", "notifier", "platform", "sim"]
 
 OPTIONS = pytest.StashKey[Options]()
 RESULTS = pytest.StashKey[ResultsWriter]()

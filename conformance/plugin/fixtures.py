@@ -1,10 +1,11 @@
 """The fixtures a conformance test reads like prose: ``ccc`` (the RunContext), ``sim`` (the regulator
 simulator's control), ``platform`` (the evidence-capturing test-control client), ``notifier`` (signed
 pushes to the platform), ``data`` (this test's own merchants, certificates, listings), ``measure``
-(a measured value, reported with the verdict)."""
+(a measured value, reported with the verdict), ``alone`` (a block with the platform to itself)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from conformance.context import RunContext, load_context
 from conformance.evidence import ExchangeLog, Redactor
 from conformance.platform_client import Notifier, PlatformClient
 from conformance.plugin.labels import allure_labels
-from conformance.plugin.lock import run_lock
+from conformance.plugin.lock import RunLock, run_lock
 from conformance.plugin.recording import requirements_of
 from conformance.plugin.teststate import TEST_STATE, TestState
 from conformance.simulator.control import SimulatorControl
@@ -103,7 +104,20 @@ def _ccc_item(request: pytest.FixtureRequest) -> Iterator[None]:
     caps = [s.requirement(r).capability for r in rids]
     if all(caps) and not any(ctx.claims(c) for c in caps if c):
         raise NotApplicable(f"the ICS does not claim {', '.join(sorted({c for c in caps if c}))}")
-    with run_lock(ctx.simulator_url or ctx.target, exclusive=item.get_closest_marker("exclusive") is not None):
+    with run_lock(ctx.simulator_url or ctx.target, exclusive=item.get_closest_marker("exclusive") is not None) as held:
+        item.stash[_RUN_LOCK] = held
         yield
+
+
+_RUN_LOCK = pytest.StashKey[RunLock]()
+
+
+@pytest.fixture
+def alone(request: pytest.FixtureRequest) -> Callable[[], contextlib.AbstractContextManager[None]]:
+    """``with alone():`` — no other test runs on the platform inside the block (a bulk set-up and what it
+    measures); the rest of the test shares the platform. Narrower than marking the whole test ``exclusive``."""
+    if _RUN_LOCK not in request.node.stash:
+        raise RuntimeError("`alone` is for conformance tests (a requirement marker)")
+    return request.node.stash[_RUN_LOCK].alone
 
 

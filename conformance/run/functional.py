@@ -21,8 +21,9 @@ SUITE_TIMEOUT_SECONDS = 3600.0  # a bound, so a hung platform cannot hold a CI j
 
 def default_workers() -> int:
     # Conformance tests mostly wait on the platform's declared deadlines, not on this machine's CPU,
-    # so more workers than cores overlap those waits; the exclusive lock keeps bulk tests alone.
-    return min(6, max(4, 2 * (os.cpu_count() or 2)))
+    # so more workers than cores overlap those waits; the run lock keeps bulk tests alone. Measured on
+    # 2 cores (benchmarks/full_run.py): 4 workers 41 s, 6 workers 35 s, CPU 1.3 cores busy.
+    return min(8, max(6, 3 * (os.cpu_count() or 2)))
 
 
 def pytest_command(rundir: RunDir, platform: Platform, sim_url: str, selection: Selection, workers: int) -> list[str]:
@@ -30,9 +31,10 @@ def pytest_command(rundir: RunDir, platform: Platform, sim_url: str, selection: 
     rootdir = Path(__file__).resolve().parents[2]
     cmd = [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-c", str(rundir.pytest_ini),
            "--rootdir", str(rootdir), "-p", "no:cacheprovider", "-q", "--no-header", "-rN",
-           # schemathesis's and hypothesis's pytest plugins import hypothesis (~1 s) in every process;
-           # the suite calls both as libraries, never through their plugins
-           "-p", "no:schemathesis", "-p", "no:hypothesispytest",
+           # schemathesis's and hypothesis's pytest plugins import hypothesis (~1 s) in every process,
+           # anyio's imports trio (~0.1 s); the suite calls the first two as libraries, never through
+           # their plugins, and has no async tests
+           "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio",
            "--ccc-ics", str(platform.ics_path), "--ccc-target", platform.ctx.target, "--ccc-simulator-url", sim_url,
            "--ccc-report-dir", str(rundir.root), "--ccc-no-report", "--alluredir", str(rundir.allure_results)]
     if platform.pixit_path:

@@ -12,12 +12,14 @@ from typing import Any
 import httpx
 
 from conformance.simulator.control_http import FAULT_KEYS, ISSUE_KEYS
+from conformance.tls import client_context
 
 
 class SimulatorClient:
     def __init__(self, base_url: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
         self._base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self._base_url, timeout=timeout, transport=transport, trust_env=False)
+        self._http = httpx.Client(base_url=self._base_url, timeout=timeout, transport=transport, trust_env=False,
+                                  verify=client_context(trust_env=False))
 
     def close(self) -> None:
         self._http.close()

@@ -28,6 +28,7 @@ from conformance.suite._helpers import (
     watch_listings,
 )
 from conformance.testdata import DataFactory
+from conformance.tls import client_context
 
 S = specs.load()
 V = S.vocab
@@ -314,7 +315,8 @@ def test_sec04_calls_without_the_declared_bearer_token_are_refused(ccc: RunConte
                    "wrong token": {"Authorization": f"Bearer wrong-{uuid.uuid4().hex}"},
                    "another scheme": {"Authorization": f"Basic {uuid.uuid4().hex}"}}
     not_refused = []
-    with httpx.Client(base_url=platform.base_url, event_hooks=platform.log.hooks(), timeout=10.0) as bare:
+    with httpx.Client(base_url=platform.base_url, event_hooks=platform.log.hooks(), timeout=10.0,
+                      verify=client_context()) as bare:
         for label, headers in credentials.items():
             for method, path, kwargs in routes:
                 response = bare.request(method, path, headers=headers, **kwargs)

@@ -130,13 +130,12 @@ def _takedown_by_status_change(ccc: RunContext, sim: SimulatorControl, platform:
                  events=events, merchants=[first, second])
 
 
-# TKD-06 comes first in the module: it is the longest test, and pytest-xdist hands tests out in
-# collection order, so starting it early keeps one worker from idling at the end of a run.
+# TKD-06's bulk part runs with the platform to itself (``alone``), which holds every other worker while
+# it lasts; the plugin hands such tests out last (plugin/collection.py, ``deal``).
 @pytest.mark.requirement("TKD-06", id="tkd06.bulk-change-fully-applied-within-deadline")
-@pytest.mark.exclusive  # 1,000 listings at once: no other test's deadline should share the platform
 @pytest.mark.variant("TKD-06/v1", "TKD-06/v2", "TKD-06/v3")
 def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient,
-                                                         data: DataFactory, measure: Any) -> None:
+                                                         data: DataFactory, measure: Any, alone: Any) -> None:
     # The profile's sizes, never scaled down: a platform that only copes with a handful must not pass.
     n_certs = int(S.param("bulkCertificates"))
     n_listings = int(S.param("bulkListings"))
@@ -147,49 +146,54 @@ def test_tkd06_bulk_change_fully_applied_within_deadline(ccc: RunContext, sim: S
     statuses = [s for s in _event_statuses() if s != V.certificateStatus.SUSPENDED]
 
     t_setup = time.monotonic()
-    with precondition(f"{n_listings} listings on sale on {n_certs} valid certificates"):
+    with precondition(f"{n_certs} valid certificates for {n_listings} listings"):
         category = data.category()
         merchants = [data.merchant() for _ in range(max(1, n_listings // 100))]
         certs = issue_certificates_concurrently(data, category, n_certs, workers=16)
-        field_sets, reasons = [], []
-        changes = []
-        for i, cert in enumerate(certs):
-            status = statuses[i % len(statuses)]
-            changes.append((cert["certificateNo"], status))
-            for j in range(per_cert):
-                if len(field_sets) == n_listings:
-                    break
-                field_sets.append(data.listing(cert, category, merchant=merchants[(i * per_cert + j) % len(merchants)],
-                                               model=cert["models"][j % len(cert["models"])]))
-                reasons.append(S.reason_for_status(status))
-        t_create = time.monotonic()
-        # Few workers: the set-up must not flood a platform that the tests running alongside share.
-        created = create_listings_concurrently(platform, data, field_sets, workers=4)
-        creation_seconds = time.monotonic() - t_create
-        # Not part of the verdict, but a slow set-up is worth knowing (and explains a long run).
-        measure("bulkCreationSeconds", round(creation_seconds, 3), "s")
-        measure("bulkCreationRate", round(n_listings / creation_seconds, 1), "listings/s")
-        ids = [str(c["listingId"]) for c in created]
-        undecided = [str(c["listingId"]) for c in created if c.get("state") != V.listingState.ON_SALE]
-        if undecided:
-            on_sale = watch_listings(platform, undecided, lambda v: v.get("state") == V.listingState.ON_SALE,
-                                     ccc.decision_deadline + creation_seconds, start=t_create, workers=16)
-            missing = [listing_brief(s.value) for s in on_sale.values() if not s.satisfied]
-            expect(not missing, f"{len(missing)} of {n_listings} bulk listings did not go on sale",
-                   observed=missing[:5])
-    measure("bulkSetupSeconds", round(time.monotonic() - t_setup, 3), "s")
-    expected = dict(zip(ids, reasons, strict=True))
+    field_sets, reasons = [], []
+    changes = []
+    for i, cert in enumerate(certs):
+        status = statuses[i % len(statuses)]
+        changes.append((cert["certificateNo"], status))
+        for j in range(per_cert):
+            if len(field_sets) == n_listings:
+                break
+            field_sets.append(data.listing(cert, category, merchant=merchants[(i * per_cert + j) % len(merchants)],
+                                           model=cert["models"][j % len(cert["models"])]))
+            reasons.append(S.reason_for_status(status))
+    # From the first listing to the last takedown seen, no other test runs on the platform: a thousand
+    # listings at once must not eat into another test's deadline, nor another test into this one's.
+    # The rest (certificates above, the judgement below) shares it.
+    with alone():
+        with precondition(f"{n_listings} listings on sale on {n_certs} valid certificates"):
+            t_create = time.monotonic()
+            created = create_listings_concurrently(platform, data, field_sets, workers=8)
+            creation_seconds = time.monotonic() - t_create
+            # Not part of the verdict, but a slow set-up is worth knowing (and explains a long run).
+            measure("bulkCreationSeconds", round(creation_seconds, 3), "s")
+            measure("bulkCreationRate", round(n_listings / creation_seconds, 1), "listings/s")
+            ids = [str(c["listingId"]) for c in created]
+            undecided = [str(c["listingId"]) for c in created if c.get("state") != V.listingState.ON_SALE]
+            if undecided:
+                on_sale = watch_listings(platform, undecided, lambda v: v.get("state") == V.listingState.ON_SALE,
+                                         ccc.decision_deadline + creation_seconds, start=t_create, workers=16)
+                missing = [listing_brief(s.value) for s in on_sale.values() if not s.satisfied]
+                expect(not missing, f"{len(missing)} of {n_listings} bulk listings did not go on sale",
+                       observed=missing[:5])
+        measure("bulkSetupSeconds", round(time.monotonic() - t_setup, 3), "s")
+        expected = dict(zip(ids, reasons, strict=True))
 
-    # When the change reaches the platform as events, they alone must do it (see _helpers.event_path_only); a
-    # platform that declares neither push nor polling can only find it by re-verification.
-    isolated = [number for number, _ in changes] if route.by_event else []
-    with event_path_only(sim, isolated):
-        wall0, t0 = time.time(), time.monotonic()
-        events = sim.set_statuses(changes, push=route.push)
-        measure("bulkStatusChangeCallSeconds", round(time.monotonic() - t0, 3), "s")
-        # Many concurrent reads: one round over every listing must be short next to the deadline, or
-        # the observation cannot tell a late takedown from a slow look.
-        seen = watch_listings(platform, ids, _taken_down_for(expected), route.allowance, start=t0, workers=16)
+        # When the change reaches the platform as events, they alone must do it (see
+        # _helpers.event_path_only); a platform that declares neither push nor polling can only find it by
+        # re-verification.
+        isolated = [number for number, _ in changes] if route.by_event else []
+        with event_path_only(sim, isolated):
+            wall0, t0 = time.time(), time.monotonic()
+            events = sim.set_statuses(changes, push=route.push)
+            measure("bulkStatusChangeCallSeconds", round(time.monotonic() - t0, 3), "s")
+            # Many concurrent reads: one round over every listing must be short next to the deadline, or
+            # the observation cannot tell a late takedown from a slow look.
+            seen = watch_listings(platform, ids, _taken_down_for(expected), route.allowance, start=t0, workers=16)
 
     latencies = sorted(s.seen_after for s in seen.values() if s.satisfied and s.seen_after is not None)
     if latencies:

@@ -40,7 +40,8 @@ def verdicts(report: dict[str, Any]) -> dict[str, str]:
 
 
 def test_clean_reference_platform_is_conformant(tmp_path: Path) -> None:
-    # Two workers, as `ccc-conformance run` uses by default: the clean run exercises the parallel path.
+    # Two workers (the default is 6 on 2 cores): the clean run exercises the parallel path and its run lock
+    # while leaving CPU to the other self-check runs beside it.
     code, report, run_dir, output = run(tmp_path, workers=2)
     s = specs.load()
     bad = {rid: v for rid, v in verdicts(report).items()
