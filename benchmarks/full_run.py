@@ -1,9 +1,11 @@
-"""Wall time of a full functional run on the embedded default, and where it goes.
+"""Wall time of a run on the embedded default, and where it goes.
 
-    .venv/bin/python benchmarks/full_run.py [--runs N] [--workers N]
+    .venv/bin/python benchmarks/full_run.py [--runs N] [--workers N] [--with-load]
 
-Prints, per run: the wall time of `ccc-conformance run` (target ≤ 60 s on 2 cores), the time inside
-the suite's pytest session, the set-up and report time around it, and — from the per-test
+By default the functional run alone (`ccc-conformance run --skip-load`: issue 8's figure, target
+≤ 40 s on 2 cores); `--with-load` the full run with its load phase (issue 9: the README's first
+command, set-up included, ≤ 2 min). Prints, per run: the wall time, the time inside the suite's
+pytest session, the set-up, load phase and report time around it, and — from the per-test
 ``waitedSeconds`` the plugin records — how much of the session was the harness polling the platform
 for a state (waiting on the platform's declared deadlines) versus driving it and its own overhead.
 Waiting is summed over tests and divided by the worker count, so it is the share of wall time.
@@ -25,12 +27,13 @@ from pathlib import Path
 from rich.console import Console
 
 from conformance.run import run_command
+from conformance.run.functional import default_workers
 
 
-def one_run(workers: int) -> dict[str, float]:
+def one_run(workers: int, with_load: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="ccc-bench-") as out:
         t0 = time.monotonic()
-        code = run_command(out=out, workers=workers, console=Console(file=io.StringIO()))
+        code = run_command(out=out, workers=workers, skip_load=not with_load, console=Console(file=io.StringIO()))
         wall = time.monotonic() - t0
         run_dir = next(p for p in Path(out).iterdir() if p.is_dir())
         report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
@@ -46,12 +49,14 @@ def one_run(workers: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=default_workers(), help="default: the runner's")
+    parser.add_argument("--with-load", action="store_true", help="the full run, load phase included")
     args = parser.parse_args()
-    rows = [one_run(args.workers) for _ in range(args.runs)]
+    rows = [one_run(args.workers, args.with_load) for _ in range(args.runs)]
     for i, r in enumerate(rows, 1):
         print(f"run {i}: {r['verdict']} (exit {r['exit']}), {r['tests']} tests, wall {r['wall']:.1f} s = "
-              f"pytest session {r['pytest']:.1f} s + set-up/report {r['around']:.1f} s; in the session: "
+              f"pytest session {r['pytest']:.1f} s + set-up/{'load/' if args.with_load else ''}report {r['around']:.1f} s; "
+              f"in the session: "
               f"waiting on the platform {r['waiting']:.1f} s ({r['waiting'] / r['wall']:.0%} of wall), "
               f"driving it and harness overhead {r['driving']:.1f} s")
     if len(rows) > 1:

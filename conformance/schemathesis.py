@@ -32,10 +32,10 @@ from typing import Any
 
 import requests
 import schemathesis
-from jsonschema import Draft202012Validator
 
 from conformance import ics as ics_mod
 from conformance import signing
+from conformance.specs import SchemaValidator
 
 PIXIT_VAR = "CCC_PIXIT"
 ICS_VAR = "CCC_ICS"
@@ -200,6 +200,6 @@ def map_query(context: Any, query: dict[str, Any] | None) -> dict[str, Any] | No
     if not isinstance(query, dict) or _CURSOR_PARAMETER not in query or operation is None or not is_signed(operation):
         return query
     schema = _query_parameter_schema(operation, _CURSOR_PARAMETER)
-    if schema is not None and Draft202012Validator(schema).is_valid(query[_CURSOR_PARAMETER]):
+    if schema is not None and SchemaValidator(schema).is_valid(query[_CURSOR_PARAMETER]):
         return {k: v for k, v in query.items() if k != _CURSOR_PARAMETER}
     return query

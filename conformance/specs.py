@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +20,53 @@ from types import SimpleNamespace
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import SchemaError
+from jsonschema import Draft202012Validator, FormatChecker, validators
+from jsonschema.exceptions import SchemaError, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 SPECS_ENV = "CCC_SPECS_DIR"
+
+
+def ecma_pattern(pattern: str) -> str:
+    """A JSON Schema ``pattern`` (an ECMA-262 regular expression) as a Python one.
+
+    In ECMA-262 ``$`` (no multiline flag) matches only at the end of the input; Python's ``$`` also
+    matches before a final newline, so ``^[0-9]{16}$`` would accept a certificate number followed by a
+    newline, and ``^[A-Z0-9_]{1,32}$`` the status ``"VALID\\n"``. An unescaped ``$`` outside a character
+    class becomes ``\\Z``; everything else the profile's patterns use means the same in both."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "$":
+            c = r"\Z"
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+@functools.cache
+def _compiled_pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(ecma_pattern(pattern))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _compiled_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# Draft 2020-12 with ``pattern`` read as ECMA-262 (ecma_pattern): every validator the harness builds
+# over specs/ is one of these, so a value the contract's patterns reject is rejected here too.
+SchemaValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
 
 
 class SpecError(RuntimeError):
@@ -157,8 +199,8 @@ class Specs:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._validators: dict[str, Draft202012Validator] = {}
-        self._common_validators: dict[str, Draft202012Validator] = {}
+        self._validators: dict[str, Any] = {}
+        self._common_validators: dict[str, Any] = {}
         self._openapi: dict[str, dict[str, Any]] = {}
         self.profile: dict[str, Any] = _read_yaml(root / "profile.yaml")
         self._params = _need(self.profile, root / "profile.yaml", "parameters")
@@ -254,7 +296,7 @@ class Specs:
         if validator is None:
             if definition not in self.schema("common").get("$defs", {}):
                 raise SpecError(f"{self.root / 'schemas' / 'common.schema.json'}: missing /$defs/{definition}")
-            validator = Draft202012Validator({"$ref": f"common.schema.json#/$defs/{definition}"},
+            validator = SchemaValidator({"$ref": f"common.schema.json#/$defs/{definition}"},
                                              registry=self.registry)
             self._common_validators[definition] = validator
         return bool(validator.is_valid(value))
@@ -390,10 +432,10 @@ class Specs:
         except KeyError:
             raise SpecError(f"{self.root / 'schemas'}: no {name}.schema.json") from None
 
-    def validator(self, name: str) -> Draft202012Validator:
+    def validator(self, name: str) -> Any:
         """A compiled Draft 2020-12 validator with date-time/uri/uuid formats enforced (built once)."""
         if name not in self._validators:
-            self._validators[name] = Draft202012Validator(self.schema(name), registry=self.registry,
+            self._validators[name] = SchemaValidator(self.schema(name), registry=self.registry,
                                                           format_checker=FormatChecker())
         return self._validators[name]
 
@@ -410,7 +452,7 @@ class Specs:
         values that travel outside a JSON body, such as the X-Timestamp header."""
         key = f"common#{definition}"
         if key not in self._validators:
-            self._validators[key] = Draft202012Validator({"$ref": f"common.schema.json#/$defs/{definition}"},
+            self._validators[key] = SchemaValidator({"$ref": f"common.schema.json#/$defs/{definition}"},
                                                          registry=self.registry, format_checker=FormatChecker())
         return [e.message for e in self._validators[key].iter_errors(value)]
 

@@ -17,10 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from conformance import signing
-from conformance.specs import SpecError, Specs
+from conformance.specs import SchemaValidator, SpecError, Specs
 
 try:  # jsonschema-rs: a compiled validator; optional, see the module docstring.
     import jsonschema_rs as _rs
@@ -100,7 +98,7 @@ class Contract:
         self.by_path = {r.path: r for r in self.routes}
         self.by_name = {r.name: r for r in self.routes}
         self._query_validators = {
-            (r.name, name): Draft202012Validator(schema) for r in self.routes for name, schema in r.query.items()
+            (r.name, name): SchemaValidator(schema) for r in self.routes for name, schema in r.query.items()
         }
 
         # Codes (terminology.yaml). Named here once; specs.code raises when a code is missing.

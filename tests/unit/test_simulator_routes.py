@@ -72,6 +72,7 @@ def test_answer_follows_silent_registry_updates(sim: Simulator) -> None:
 @pytest.mark.parametrize(("mutate", "pointer"), [
     (lambda d: d.update(requestId="not-a-uuid"), "/requestId"),
     (lambda d: d.update(certificateNo="2021 0107 0112 3456"), "/certificateNo"),
+    (lambda d: d.update(certificateNo="2021010701123456\n"), "/certificateNo"),  # `$` is the end (ECMA-262)
     (lambda d: d.pop("merchantId"), "merchantId"),
     (lambda d: d.update(productName="   "), "/productName"),
     (lambda d: d.update(productCode=701), "/productCode"),

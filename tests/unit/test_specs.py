@@ -111,7 +111,7 @@ def test_known_statuses_are_well_formed_status_codes(specs: Specs) -> None:
     # events and answers are held to, or a known status would be schema-invalid on the wire.
     known = specs.codes("certificateStatus")
     assert known and all(specs.is_status_code(code) for code in known)
-    for malformed in ("", "valid", "Under_Review", "UNDER-REVIEW", "X" * 33, 7, None):
+    for malformed in ("", "valid", "Under_Review", "UNDER-REVIEW", "X" * 33, 7, None, "VALID\n", "\nVALID"):
         assert not specs.is_status_code(malformed), malformed
     assert specs.is_status_code("PROVISIONAL") and "PROVISIONAL" not in known
 
@@ -269,3 +269,20 @@ def test_every_format_the_specs_use_is_actually_checked(specs: Specs, repo_root:
     assert not unchecked, f"formats used by specs/ but not checked by jsonschema here: {sorted(unchecked)}"
     checker = FormatChecker()
     assert not checker.conforms("yesterday", "date-time") and not checker.conforms("not a uri", "uri")
+
+
+def test_patterns_are_read_as_ecma_262_so_a_trailing_newline_is_no_match(specs: Specs) -> None:
+    # JSON Schema patterns are ECMA-262: `$` is the end of the input. Python's `$` also matches before a
+    # final newline; read that way a certificate number or a status with "\n" after it would be valid.
+    from conformance.specs import ecma_pattern
+
+    assert ecma_pattern("^[0-9]{16}$") == "^[0-9]{16}\\Z"
+    assert ecma_pattern("^a\\$[$]$") == "^a\\$[$]\\Z"  # escaped and in-class `$` stay literal
+    number = "2020011606272300"
+    assert specs.matches_common("certificateNo", number)
+    assert not specs.matches_common("certificateNo", number + "\n")
+    for definition in ("certificateNo", "certificateStatusCode", "uuid"):
+        value = {"certificateNo": number, "certificateStatusCode": "VALID",
+                 "uuid": "6f1c2b1e-3a4d-4e5f-8a9b-0c1d2e3f4a5b"}[definition]
+        assert specs.definition_errors(definition, value) == [], definition
+        assert specs.definition_errors(definition, value + "\n"), definition
