@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from conformance import specs
 from conformance.run.counterparts import Platform
 from conformance.run.selection import Selection
 from conformance.rundir import RunDir
@@ -24,6 +25,16 @@ def default_workers() -> int:
     # so more workers than cores overlap those waits; the run lock keeps bulk tests alone. Measured on
     # 2 cores (benchmarks/full_run.py): 4 workers 41 s, 6 workers 35 s, CPU 1.3 cores busy.
     return min(8, max(6, 3 * (os.cpu_count() or 2)))
+
+
+def workers_for(selection: Selection) -> int:
+    """The default worker count, no more than the selection can keep busy: each xdist worker costs a
+    process start and a collection (~2-3 s of CPU), and `--only TKD-01` (two tests) started six. The
+    tests come from ``verified_by`` in requirements.yaml (kept equal to the suite's markers by a unit
+    test); a parametrised test counts once there, and its cases then share fewer workers."""
+    s = specs.load()
+    tests = {t for rid in selection.functional for t in s.requirement(rid).verified_by}
+    return max(1, min(default_workers(), len(tests)))
 
 
 def pytest_command(rundir: RunDir, platform: Platform, sim_url: str, selection: Selection, workers: int) -> list[str]:
@@ -52,7 +63,7 @@ def run_functional(rundir: RunDir, platform: Platform, sim_url: str, selection: 
                    console: Console) -> int:
     """Run the suite; return pytest's exit code."""
     rundir.pytest_ini.write_text("[pytest]\n", encoding="utf-8")
-    cmd = pytest_command(rundir, platform, sim_url, selection, workers or default_workers())
+    cmd = pytest_command(rundir, platform, sim_url, selection, workers or workers_for(selection))
     with open(rundir.pytest_output, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=rundir.root)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

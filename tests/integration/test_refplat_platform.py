@@ -364,7 +364,8 @@ def test_restart_resumes_from_the_database(pool: PlatformPool, tmp_path: Path) -
         created = httpx.post(f"{base}/listings", json={"merchantId": "m", "categoryId": "fridge", "title": "t"},
                              trust_env=False).json()
         assert created["state"] == "INTERCEPTED"
-        cursor = wait_until(lambda: _cursor(db), 3)
+        # the first poll of the change feed stores a cursor; generous for a busy CI machine, not a timing check
+        cursor = wait_until(lambda: _cursor(db), 30)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(15)

@@ -48,3 +48,12 @@ def test_a_load_only_report_is_partial_schema_valid_and_says_so() -> None:
     assert [r["id"] for r in report["requirements"]] == AVL
     assert report["overall"]["exitCode"] == 0          # the selection passed: CI can gate on it
     assert "partial — not a conformance claim" in render_html(report)
+
+
+def test_default_workers_no_more_than_the_selection_can_keep_busy() -> None:
+    from conformance.run.functional import default_workers, workers_for
+
+    assert workers_for(Selection()) == default_workers()                     # the whole suite
+    assert workers_for(Selection(only=["TKD-01"])) == 2                      # two tests (verified_by)
+    assert workers_for(Selection(only=["AVL-01"])) == 1                      # no functional test at all
+    assert workers_for(Selection(areas=["VER"])) == default_workers()
