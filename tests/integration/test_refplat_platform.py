@@ -25,6 +25,7 @@ import pytest
 from conformance import specs as harness_specs
 from tests.integration.refplat_support import (
     REPO_ROOT,
+    SECRET,
     TIMING,
     PlatformPool,
     Variant,
@@ -348,8 +349,11 @@ def test_restart_resumes_from_the_database(pool: PlatformPool, tmp_path: Path) -
     """AUD-03 and the outbox: a restarted platform keeps its listings, records and feed cursor."""
     sim_url = pool.sim_server.url
     db = tmp_path / "restart.db"
-    args = ["--port", "0", "--regulator-url", sim_url, "--platform-id", "refplat-default",
-            "--platform-secret", "refplat-test-secret-秘密", "--db", str(db), "--mode", "poll"]
+    # Registered here: the feed answers only a registered platform, and this test must not depend on
+    # another test having started the pool's default platform first (it failed when run alone).
+    pool.sim.register_platform("refplat-restart", SECRET, None)
+    args = ["--port", "0", "--regulator-url", sim_url, "--platform-id", "refplat-restart",
+            "--platform-secret", SECRET, "--db", str(db), "--mode", "poll"]
 
     def start() -> tuple[subprocess.Popen[str], str]:
         proc = subprocess.Popen([sys.executable, "-m", "reference_platform", *args], stdout=subprocess.PIPE,
