@@ -22,8 +22,8 @@ def specs() -> specs_mod.Specs:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist, deal the self-check's whole runs (up to a few minutes each) round-robin to the
-    head of every worker's first share, the longest first.
+    """Under pytest-xdist, deal the whole runs — the self-check's and the browser test's (up to a few
+    minutes each) — round-robin to the head of every worker's first share, the longest first.
 
     `--dist worksteal` first hands each of N workers a contiguous share of the collection, and a worker
     steals only from the tail of another's queue. In collection order every self-check run would sit in
@@ -35,13 +35,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not workercount or workercount < 2:
         return
     selfcheck_dir = REPO_ROOT / "tests" / "selfcheck"
+    browser = REPO_ROOT / "tests" / "integration" / "test_report_browser.py"
+
+    def is_run(item: pytest.Item) -> bool:
+        return item.path.parent == selfcheck_dir or item.path == browser
 
     def cost(item: pytest.Item) -> int:
-        # the full clean run first, then the functional fault cases (ordered slow areas first), then load
-        return 0 if "clean" in item.name else 1 if item.path.name == "test_selfcheck.py" else 2
+        # the full clean run first, the browser's run, the functional fault cases (slow areas first), load
+        if "clean" in item.name:
+            return 0
+        return 1 if item.path == browser else 2 if item.path.name == "test_selfcheck.py" else 3
 
-    runs = sorted((i for i in items if i.path.parent == selfcheck_dir), key=cost)
-    rest = [i for i in items if i.path.parent != selfcheck_dir]
+    runs = sorted((i for i in items if is_run(i)), key=cost)
+    rest = [i for i in items if not is_run(i)]
     # The shares worksteal sends first: len(pending) // nodes_remaining, node by node.
     shares, left = [], len(items)
     for n in range(workercount, 0, -1):
