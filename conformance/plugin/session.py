@@ -12,8 +12,6 @@ import pytest
 from conformance.context import load_context
 from conformance.plugin.options import Options
 from conformance.plugin.recording import ResultsWriter
-from conformance.run import counterparts
-from conformance.run.conclude import conclude, export_captures
 from conformance.run.selection import Selection
 
 
@@ -27,6 +25,10 @@ class StandaloneSession:
         self.started = datetime.now(UTC)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # Imported here, not at the top: only a session run by pytest directly needs them, and every
+        # process of `ccc-conformance run` imports this module.
+        from conformance.run import counterparts
+
         ctx = load_context(self.options.ics, self.options.pixit, self.options.target)  # type: ignore[arg-type]
         self.server = counterparts.start_simulator(ctx)
         # Workers read it from here (XdistBridge) and the session fixtures from the option.
@@ -35,6 +37,8 @@ class StandaloneSession:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.server is None:
             return
+        from conformance.run.conclude import conclude, export_captures
+
         rundir = self.options.rundir
         try:
             if rundir is not None and self.options.render_report and self.results.results:
