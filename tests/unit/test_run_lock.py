@@ -30,23 +30,24 @@ def test_waiting_exclusive_test_goes_before_a_shared_one_asked_later(tmp_path: P
     log: list[str] = []
     release_first = threading.Event()
 
+    def test(name: str, *, exclusive: bool = False, until: threading.Event | None = None) -> None:
+        log.append(f"{name} asks")
+        with run_lock("run", exclusive=exclusive):
+            log.append(f"{name} in")
+            if until is not None:
+                until.wait(10)
+            else:
+                time.sleep(0.05)
+            log.append(f"{name} out")
+
     def first() -> None:
-        with run_lock("run", exclusive=False):
-            log.append("first in")
-            release_first.wait(10)
-            log.append("first out")
+        test("first", until=release_first)
 
     def exclusive() -> None:
-        log.append("exclusive asks")
-        with run_lock("run", exclusive=True):
-            log.append("exclusive in")
-            time.sleep(0.05)
-            log.append("exclusive out")
+        test("exclusive", exclusive=True)
 
     def later() -> None:
-        log.append("later asks")
-        with run_lock("run", exclusive=False):
-            log.append("later in")
+        test("later")
 
     threads = [threading.Thread(target=first)]
     threads[0].start()
