@@ -1,7 +1,10 @@
 """The load generator measured (issue 9), printed as ratios from one run:
 
 1. capacity per core: locust (FastHttpUser, closed loop, one process) vs wrk (one thread) on the same
-   trivial endpoint, 16 connections each (pinned to their own CPUs with --pin, for idle machines);
+   trivial endpoint, 16 connections each (pinned to their own CPUs with --pin, for idle machines),
+   served twice: by a bare asyncio server that outruns any Python generator (so the ratio is the two
+   generators' own capacities) and by FastAPI under uvicorn, the reference platform's stack (so the
+   ratio says whether locust gets out of such an endpoint what wrk gets);
 2. open-loop fidelity: an endpoint answering in 50 ms with a 1 s stall every 10 s, measured at the same
    time by the suite's open-loop locustfile (latency from the intended send time) and by a closed-loop
    locust user; the open-loop p99 must show the stalls (≥ 0.9 s), the closed-loop one does not;
@@ -89,6 +92,22 @@ def serve(port: int, stall: bool) -> None:
     asyncio.run(main())
 
 
+def serve_asgi(port: int) -> None:
+    """The same trivial endpoint as a FastAPI app under uvicorn, as the reference platform serves its own:
+    here the server, not the generator, is the limit, as with a real platform's endpoint."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    body = {"listingId": "x", "state": "ON_SALE", "purchasable": True}
+
+    @app.get("/ccc-test/v1/listings/{listing_id}")
+    def get(listing_id: str) -> dict[str, object]:
+        return body
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,9 +127,10 @@ def pinned(cmd: list[str], cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu), *cmd] if cpu is not None and shutil.which("taskset") else cmd
 
 
-def start_server(stall: bool, cpu: int | None) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(stall: bool, cpu: int | None, kind: str = "asyncio") -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    proc = subprocess.Popen(pinned([sys.executable, __file__, "--serve", str(port), "--stall" if stall else "--trivial"], cpu))
+    mode = "--asgi" if kind == "asgi" else "--stall" if stall else "--trivial"
+    proc = subprocess.Popen(pinned([sys.executable, __file__, "--serve", str(port), mode], cpu))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -194,9 +214,13 @@ def main() -> int:
     ap.add_argument("--serve", type=int)
     ap.add_argument("--stall", action="store_true")
     ap.add_argument("--trivial", action="store_true")
+    ap.add_argument("--asgi", action="store_true")
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.stall)
+        if args.asgi:
+            serve_asgi(args.serve)
+        else:
+            serve(args.serve, args.stall)
         return 0
     parts = set(args.only.split(","))
     # Pinning (server on CPU 0, generator on CPU 1) is fair only on an otherwise idle machine; on a
@@ -207,14 +231,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ccc-bench-load-") as tmp:
         work = Path(tmp)
         if "capacity" in parts:
-            proc, port = start_server(False, server_cpu)
-            try:
-                loc = locust_closed(port, args.seconds, args.users, work, "capacity", gen_cpu)
-                w = wrk(port, args.seconds, gen_cpu) if shutil.which("wrk") else 0.0
-            finally:
-                proc.kill()
-            print(f"capacity per core: locust FastHttpUser {loc['rps']:.0f} req/s, wrk {w:.0f} req/s"
-                  + (f" → ratio {loc['rps'] / w:.2f}" if w else " (wrk not installed)"))
+            # Two endpoints: a bare asyncio one that answers faster than any Python generator can ask
+            # (the generator is the limit: this is locust's own capacity per core), and the same
+            # answer from FastAPI under uvicorn, the reference platform's stack (the server is the
+            # limit, as with a platform's endpoint: can the generator keep up with what wrk gets?).
+            for kind, what in (("asyncio", "bare asyncio endpoint, generator-bound"),
+                               ("asgi", "FastAPI/uvicorn endpoint, server-bound")):
+                proc, port = start_server(False, server_cpu, kind)
+                try:
+                    loc = locust_closed(port, args.seconds, args.users, work, f"capacity-{kind}", gen_cpu)
+                    w = wrk(port, args.seconds, gen_cpu) if shutil.which("wrk") else 0.0
+                finally:
+                    proc.kill()
+                print(f"capacity per core ({what}): locust FastHttpUser {loc['rps']:.0f} req/s, wrk {w:.0f} req/s"
+                      + (f" → ratio {loc['rps'] / w:.2f}" if w else " (wrk not installed)"))
         if "fidelity" in parts:
             proc, port = start_server(True, server_cpu)
             seconds = max(args.seconds, 30)   # at least three stalls

@@ -133,7 +133,8 @@ def _schemathesis_command(target: Target, out: Path, max_examples: int, seed: in
 
 
 def _environment(target: Target) -> dict[str, str]:
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "conformance.schemathesis", ICS_VAR: str(target.ics_path)}
+    env = {**os.environ, **specs.checked_env(specs.load()), "SCHEMATHESIS_HOOKS": "conformance.schemathesis",
+           ICS_VAR: str(target.ics_path)}
     env.pop(PIXIT_VAR, None)
     if target.pixit_path is not None:
         env[PIXIT_VAR] = str(target.pixit_path)

@@ -6,6 +6,7 @@ Chinese glyphs, and a screen reader can read the labels. Colours follow the page
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import statistics
@@ -28,6 +29,14 @@ def _pyplot() -> ModuleType:
     import matplotlib.pyplot
 
     return matplotlib.pyplot
+
+
+def preload() -> None:
+    """Import pyplot ahead of the first chart (a run calls this in a thread while its suite runs, when
+    its own process is otherwise idle, so the ~0.5 s import is not on the way to the report). Never
+    raises: a broken matplotlib is reported where a chart is drawn, not from a background thread."""
+    with contextlib.suppress(Exception):
+        _pyplot()
 
 
 def _svg(fig: Any, title: str) -> str:

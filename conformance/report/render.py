@@ -8,8 +8,14 @@ things written, or they would not cover what a regulator receives.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import multiprocessing
 import shutil
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,11 +64,40 @@ def render_all(run_dir: Path, report: dict[str, Any], prepared: Prepared | Repor
     if errors:
         raise RuntimeError(f"report.json does not validate against report.schema.json: {errors[:3]}")
     RunDir(run_dir).report_json.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
-    write_har(run_dir)
-    write_junit(report, RunDir(run_dir).junit)
-    write_allure_extras(run_dir, report)
-    write_html(run_dir, report, lang=prepared.options.lang)
+    with _beside() as pool:
+        # The HARs (~0.6 s for a full run's evidence) are made in a second process while this one draws
+        # the page (~1 s): after the suite, both cores are free. Neither reads what the other writes.
+        har = pool.submit(write_har, run_dir)
+        write_junit(report, RunDir(run_dir).junit)
+        write_allure_extras(run_dir, report)
+        write_html(run_dir, report, lang=prepared.options.lang)
+        try:
+            har.result()
+        except BrokenProcessPool:  # the helper process could not start or died: make them here
+            write_har(run_dir)
     return report
+
+
+@contextlib.contextmanager
+def _beside() -> Iterator[Executor]:
+    """A one-process pool where ``fork`` is safe and cheap (Linux; the run's threads have ended by now),
+    else the calling thread."""
+    if sys.platform != "linux":
+        with _Inline() as inline:
+            yield inline
+        return
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield pool
+
+
+class _Inline(Executor):
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller through the future, as a pool would
+            future.set_exception(exc)
+        return future
 
 
 def seal(run_dir: Path, prepared: Prepared | ReportOptions | None = None) -> None:

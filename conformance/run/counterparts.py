@@ -29,6 +29,7 @@ from conformance import specs
 from conformance.context import RunContext, load_context
 from conformance.exitcodes import UsageError
 from conformance.rundir import RunDir
+from conformance.tls import client_context
 
 PLATFORM_START_SECONDS = 20.0
 
@@ -122,16 +123,17 @@ def start_embedded(rundir: RunDir, sim_url: str, faults: list[str], pixit_path: 
     platform = Platform(ctx=ctx, ics_path=rundir.ics, pixit_path=pixit_path, process=proc,
                         _cleanup=[log.close, workdir.cleanup])
     deadline = time.monotonic() + PLATFORM_START_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.flush()
-            tail = rundir.platform_output.read_text(errors="replace").strip().splitlines()[-1:]
-            platform.stop()
-            raise UsageError(f"the reference platform did not start (exit {proc.returncode}): {' '.join(tail)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{ctx.target}/health", timeout=1.0).status_code == 200:
-                return platform
-        time.sleep(0.1)
+    with httpx.Client(timeout=1.0, trust_env=False, verify=client_context(trust_env=False)) as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                log.flush()
+                tail = rundir.platform_output.read_text(errors="replace").strip().splitlines()[-1:]
+                platform.stop()
+                raise UsageError(f"the reference platform did not start (exit {proc.returncode}): {' '.join(tail)}")
+            with contextlib.suppress(httpx.HTTPError):
+                if http.get(f"{ctx.target}/health").status_code == 200:
+                    return platform
+            time.sleep(0.05)
     platform.stop()
     raise UsageError(f"the reference platform did not answer on {ctx.target}/health within {PLATFORM_START_SECONDS:.0f} s")
 

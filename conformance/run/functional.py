@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -60,12 +61,14 @@ def pytest_command(rundir: RunDir, platform: Platform, sim_url: str, selection: 
 
 
 def run_functional(rundir: RunDir, platform: Platform, sim_url: str, selection: Selection, workers: int | None,
-                   console: Console) -> int:
-    """Run the suite; return pytest's exit code."""
+                   console: Console, on_first_result: Callable[[], None] | None = None) -> int:
+    """Run the suite; return pytest's exit code. ``on_first_result`` is called once, when the first
+    test has ended: from then on the workers are past their start-up and the machine has CPU to spare."""
     rundir.pytest_ini.write_text("[pytest]\n", encoding="utf-8")
     cmd = pytest_command(rundir, platform, sim_url, selection, workers or workers_for(selection))
     with open(rundir.pytest_output, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=rundir.root)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=rundir.root,
+                                env={**os.environ, **specs.checked_env(specs.load())})
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True) as progress:
             task = progress.add_task("running the suite", total=None)
@@ -76,7 +79,11 @@ def run_functional(rundir: RunDir, platform: Platform, sim_url: str, selection: 
                     break
                 if progress.tasks[task].total is None and (total := rundir.read_collected()) is not None:
                     progress.update(task, total=total)
-                progress.update(task, completed=rundir.count_results())
+                done = rundir.count_results()
+                if done and on_first_result is not None:
+                    on_first_result()
+                    on_first_result = None
+                progress.update(task, completed=done)
                 time.sleep(0.2)
     rundir.pytest_ini.unlink(missing_ok=True)
     return proc.wait()

@@ -12,6 +12,8 @@ PIXIT says. Exit codes: 0/1/2 from the overall verdict (terminology.yaml), 3 (``
 from __future__ import annotations
 
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,7 @@ from conformance import exitcodes, specs
 from conformance import ics as ics_mod
 from conformance.exitcodes import UsageError
 from conformance.load.in_run import load_step
+from conformance.report import charts
 from conformance.report.options import ReportOptions
 from conformance.report.render import Prepared, prepare
 from conformance.run.conclude import conclude, export_captures
@@ -71,6 +74,21 @@ def plan(*, target: str | None = None, ics: str | Path | None = None, pixit: str
                    out=Path(out or "reports"), workers=workers, load_options=load_options, report=report)
 
 
+def preload_renderers() -> None:
+    """The report's chart library, imported in the background while the suite runs (charts.preload)."""
+    threading.Thread(target=charts.preload, name="ccc-preload-charts", daemon=True).start()
+
+
+def stop_all(*counterparts: Any) -> None:
+    """Stop the platform and the simulator side by side (each waits on its own server's shutdown);
+    an error in either is raised once both have stopped."""
+    running = [c for c in counterparts if c is not None]
+    with ThreadPoolExecutor(max_workers=max(1, len(running)), thread_name_prefix="ccc-stop") as pool:
+        futures = [pool.submit(c.stop) for c in running]
+    for f in futures:
+        f.result()
+
+
 def run_command(*, console: Console | None = None, **options: Any) -> int:
     """Entry point of ``ccc-conformance run``; returns the exit code. Usage errors are one line on stderr."""
     console = console or Console(stderr=False)
@@ -113,7 +131,8 @@ def execute(p: RunPlan, console: Console) -> int:
 
         # -- phases ----------------------------------------------------------------------------------
         if p.selection.functional:
-            rc = run_functional(rundir, platform, server.url, p.selection, p.workers, console)
+            rc = run_functional(rundir, platform, server.url, p.selection, p.workers, console,
+                                on_first_result=preload_renderers)
             if rc not in (0, 1, 5):
                 warnings.append(f"the suite's pytest process ended with code {rc}; see {rundir.pytest_output.name}")
         # The load phase never raises: an unplannable load is INCONCLUSIVE, a harness failure ERROR.
@@ -126,10 +145,7 @@ def execute(p: RunPlan, console: Console) -> int:
         if problem := export_captures(server.simulator, rundir):
             warnings.append(problem)
     finally:
-        if platform is not None:
-            platform.stop()
-        if server is not None:
-            server.stop()
+        stop_all(platform, server)
 
     # -- judge and render ----------------------------------------------------------------------------
     report = conclude(rundir, platform.ctx, p.selection, started=started, embedded=p.embedded, faults=p.faults,

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from conformance.simulator.control_http import FAULT_KEYS, ISSUE_KEYS
+from conformance.simulator.control import FAULT_KEYS, ISSUE_KEYS
 from conformance.tls import client_context
 
 

@@ -29,6 +29,15 @@ from conformance.simulator.fault_kinds import NAMES
 FAULT_KINDS = NAMES
 ROUTES = ("verifications", "status-changes", "dispositions", "*")
 
+# The HTTP form of two calls (``/_sim/``): camelCase body keys → keyword arguments of the methods below.
+# Here, with the protocol, because both sides need them: the server (control_http.py) and the client
+# every pytest worker imports (client.py), which should not import the server's web framework for them.
+ISSUE_KEYS = {"productCode": "product_code", "status": "status", "models": "models", "brand": "brand",
+              "applicant": "applicant", "manufacturer": "manufacturer", "factory": "factory",
+              "productName": "product_name", "issueDate": "issue_date", "expiryDate": "expiry_date"}
+FAULT_KEYS = {"kind": "kind", "route": "route", "match": "match", "params": "params", "probability": "probability",
+              "schedule": "schedule", "ttlSeconds": "ttl_seconds"}
+
 
 class SimulatorControl(Protocol):
     @property

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from conformance.simulator import fault_kinds
+from conformance.simulator.control import FAULT_KEYS, ISSUE_KEYS
 from conformance.simulator.faults import MATCH_KEYS
 
 if TYPE_CHECKING:
@@ -26,12 +27,6 @@ if TYPE_CHECKING:
 
 Handler = Callable[[Request], Awaitable[Response]]
 
-# camelCase body keys → Python keyword arguments of the control methods.
-ISSUE_KEYS = {"productCode": "product_code", "status": "status", "models": "models", "brand": "brand",
-              "applicant": "applicant", "manufacturer": "manufacturer", "factory": "factory",
-              "productName": "product_name", "issueDate": "issue_date", "expiryDate": "expiry_date"}
-FAULT_KEYS = {"kind": "kind", "route": "route", "match": "match", "params": "params", "probability": "probability",
-              "schedule": "schedule", "ttlSeconds": "ttl_seconds"}
 
 
 class BadInput(ValueError):

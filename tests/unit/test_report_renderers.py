@@ -100,6 +100,50 @@ def test_render_all_and_seal_write_every_output(tmp_path: Path) -> None:
     categories = json.loads((run / "allure-results" / "categories.json").read_text(encoding="utf-8"))
     assert {c["messageRegex"] for c in categories if "messageRegex" in c} == {f"^{v}:.*" for v in C.order if v != C.PASS}
     assert all(c["matchedStatuses"] for c in categories)
+    hars = sorted((run / "evidence").glob("*.har"))  # made in a second process: the same as made here
+    assert hars and [h.name for h in hars] == [p.name for p in sorted(write_har_copy(run, tmp_path / "inline"))]
+
+
+def write_har_copy(run: Path, into: Path) -> list[Path]:
+    import shutil
+
+    shutil.copytree(run / "evidence", into / "evidence", ignore=shutil.ignore_patterns("*.har"))
+    made = write_har(into)
+    for path in made:
+        assert path.read_bytes() == (run / "evidence" / path.name).read_bytes()
+    return made
+
+
+def test_hars_are_made_here_when_the_helper_process_cannot_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from conformance.report import render
+
+    class Broken:
+        def submit(self, fn: object, *args: object) -> Future[object]:
+            future: Future[object] = Future()
+            future.set_exception(BrokenProcessPool("the helper died"))
+            return future
+
+    monkeypatch.setattr(render, "_beside", lambda: contextlib.nullcontext(Broken()))
+    run = make_run_dir(tmp_path / "run", make_report({"TKD-01": C.FAIL}, exchanges=True))
+    render_all(run, json.loads((run / "report.json").read_text(encoding="utf-8")))
+    assert list((run / "evidence").glob("*.har"))
+
+
+def test_an_error_writing_the_hars_is_raised_not_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.report import render
+
+    def fail(run_dir: Path) -> list[Path]:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(render, "write_har", fail)
+    monkeypatch.setattr(render.sys, "platform", "darwin")  # the in-thread path: a monkeypatch reaches it
+    run = make_run_dir(tmp_path / "run", make_report({"TKD-01": C.FAIL}, exchanges=True))
+    with pytest.raises(OSError, match="No space left"):
+        render_all(run, json.loads((run / "report.json").read_text(encoding="utf-8")))
 
 
 def test_report_command_rerenders_in_the_other_language(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

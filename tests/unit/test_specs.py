@@ -13,7 +13,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from conformance.specs import SpecError, Specs
+from conformance.specs import SCHEMAS_CHECKED_ENV, SpecError, Specs, checked_env
 
 # profile.md §3, written out so that a requirement silently dropped from both profile.md and
 # requirements.yaml still fails here.
@@ -236,6 +236,49 @@ def test_a_removed_code_listed_as_current_is_a_spec_error(specs: Specs, tmp_path
     path.write_text(path.read_text(encoding="utf-8").replace('{code: "0802",', '{code: "0701",'), encoding="utf-8")
     with pytest.raises(SpecError, match="0701 also listed as current"):
         Specs(root)
+
+def _with_broken_schema(specs: Specs, tmp_path: Path) -> Path:
+    root = tmp_path / "specs"
+    shutil.copytree(specs.root, root)
+    path = root / "schemas" / "disposition.schema.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["properties"]["eventId"]["type"] = "no-such-type"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return root
+
+
+def test_a_metaschema_error_is_a_spec_error(specs: Specs, tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"disposition\.schema\.json: /properties/eventId/type invalid schema"):
+        Specs(_with_broken_schema(specs, tmp_path))
+
+
+def test_schemas_checked_by_a_parent_are_not_checked_again(specs: Specs, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    monkeypatch.setattr(Draft202012Validator, "check_schema", classmethod(lambda cls, doc: calls.append(doc)))
+    monkeypatch.setenv(SCHEMAS_CHECKED_ENV, specs.schemas_digest)
+    assert Specs(specs.root).schemas == specs.schemas
+    assert calls == []
+    monkeypatch.setenv(SCHEMAS_CHECKED_ENV, "0" * 64)
+    Specs(specs.root)
+    assert len(calls) == len(schema_files(specs))
+
+
+def test_a_digest_of_other_files_does_not_spare_the_check(specs: Specs, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # The hand-over names the bytes it checked: a child whose schemas differ (edited in between, or
+    # another CCC_SPECS_DIR) still finds their errors.
+    monkeypatch.setenv(SCHEMAS_CHECKED_ENV, checked_env(specs)[SCHEMAS_CHECKED_ENV])
+    with pytest.raises(SpecError, match="invalid schema"):
+        Specs(_with_broken_schema(specs, tmp_path))
+
+
+def test_a_schema_that_is_not_utf8_is_a_spec_error(specs: Specs, tmp_path: Path) -> None:
+    root = tmp_path / "specs"
+    shutil.copytree(specs.root, root)
+    (root / "schemas" / "disposition.schema.json").write_bytes(b'{"title": "\xff"}')
+    with pytest.raises(SpecError, match=r"disposition\.schema\.json: not UTF-8"):
+        Specs(root)
+
 
 # -- profile parameters -------------------------------------------------------------------------
 def test_every_ics_timing_has_its_profile_maximum(specs: Specs) -> None:
