@@ -54,25 +54,33 @@ def suite_markers(suite_dir: Path = SUITE_DIR) -> dict[str, list[str]]:
                 values = node.value.elts if isinstance(node.value, ast.List | ast.Tuple) else [node.value]
                 module_ids += _marker_ids(values)
                 seen += sum(1 for v in values if _is_requirement_marker(v))
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
-                seen += sum(1 for d in node.decorator_list if _is_requirement_marker(d))
-                ids = module_ids + _marker_ids(node.decorator_list)
-                if ids:
-                    out[f"{path.name}::{node.name}"] = ids
-            elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
-                class_ids = module_ids + _marker_ids(node.decorator_list)
-                seen += sum(1 for d in node.decorator_list if _is_requirement_marker(d))
-                for sub in node.body:
-                    if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef) and sub.name.startswith("test"):
-                        seen += sum(1 for d in sub.decorator_list if _is_requirement_marker(d))
-                        ids = class_ids + _marker_ids(sub.decorator_list)
-                        if ids:
-                            out[f"{path.name}::{node.name}::{sub.name}"] = ids
+        seen += _collect_tests(tree.body, path.name, module_ids, out, classes=True)
         if seen != placed:
             raise CoverageError(f"{path.name}: {placed - seen} requirement marker(s) outside a test decorator "
                                 "(e.g. in pytest.param): give each test a literal @pytest.mark.requirement")
     return out
+
+
+def _collect_tests(body: list[ast.stmt], prefix: str, inherited: list[str], out: dict[str, list[str]], *,
+                   classes: bool) -> int:
+    """Record each test function's IDs (its own and those of the class or module around it) in ``out``
+    under ``prefix::name``; descend into top-level ``Test*`` classes. Returns the markers seen."""
+    seen = 0
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
+            inner = None
+        elif classes and isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            inner = node.body
+        else:
+            continue
+        seen += sum(1 for d in node.decorator_list if _is_requirement_marker(d))
+        ids = inherited + _marker_ids(node.decorator_list)
+        name = f"{prefix}::{node.name}"
+        if inner is not None:
+            seen += _collect_tests(inner, name, ids, out, classes=False)
+        elif ids:
+            out[name] = ids
+    return seen
 
 
 def _marker_test_id(decorators: list[ast.expr]) -> str | None:

@@ -84,13 +84,8 @@ class PlatformClient:
     # -- raw -----------------------------------------------------------------------------------
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One exchange; transport failures are logged as evidence and raised as PlatformUnreachable."""
-        request = self.http.build_request(method, path, **kwargs)
-        try:
-            return self.http.send(request)
-        except httpx.TransportError as exc:
-            self.log.add_failure(request, exc)
-            raise PlatformUnreachable(f"{method} {path}: no answer from the platform ({type(exc).__name__})",
-                                      expected="an HTTP answer", observed=str(exc) or type(exc).__name__) from exc
+        return send_logged(self.http, self.log, self.http.build_request(method, path, **kwargs),
+                           f"{method} {path}: no answer from the platform")
 
     # -- typed calls ---------------------------------------------------------------------------
     def create_listing(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -240,13 +235,19 @@ class Notifier:
     def send(self, body: bytes | dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
         raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
         hdrs = headers if headers is not None else self.signed_headers(raw)
-        request = self.http.build_request("POST", self.url, content=raw, headers=hdrs)
-        try:
-            return self.http.send(request)
-        except httpx.TransportError as exc:
-            self.log.add_failure(request, exc)
-            raise PlatformUnreachable(f"POST {self.url}: no answer from the notification endpoint",
-                                      expected="an HTTP answer", observed=str(exc) or type(exc).__name__) from exc
+        return send_logged(self.http, self.log, self.http.build_request("POST", self.url, content=raw, headers=hdrs),
+                           f"POST {self.url}: no answer from the notification endpoint")
+
+
+def send_logged(http: httpx.Client, log: ExchangeLog, request: httpx.Request, unanswered: str) -> httpx.Response:
+    """Send; a transport failure (refused, reset, timed out) is logged as evidence and raised as
+    PlatformUnreachable — no answer is not a wrong answer (INCONCLUSIVE, not FAIL)."""
+    try:
+        return http.send(request)
+    except httpx.TransportError as exc:
+        log.add_failure(request, exc)
+        raise PlatformUnreachable(f"{unanswered} ({type(exc).__name__})", expected="an HTTP answer",
+                                  observed=str(exc) or type(exc).__name__) from exc
 
 
 def _json(r: httpx.Response) -> Any:

@@ -45,8 +45,11 @@ def pytest_command(rundir: RunDir, platform: Platform, sim_url: str, selection: 
            "--rootdir", str(rootdir), "-p", "no:cacheprovider", "-q", "--no-header", "-rN",
            # schemathesis's and hypothesis's pytest plugins import hypothesis (~1 s) in every process,
            # anyio's imports trio (~0.1 s); the suite calls the first two as libraries, never through
-           # their plugins, and has no async tests
-           "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio",
+           # their plugins, and has no async tests. locust's plugin adds fixtures named `session` and
+           # `fastsession` to every test (pytest never runs locust here). rerunfailures: a conformance
+           # verdict is never a second try — a FAIL that passes when repeated is still a FAIL.
+           "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:locust",
+           "-p", "no:rerunfailures", "-p", "no:xdist.looponfail",
            "--ccc-ics", str(platform.ics_path), "--ccc-target", platform.ctx.target, "--ccc-simulator-url", sim_url,
            "--ccc-report-dir", str(rundir.root), "--ccc-no-report", "--alluredir", str(rundir.allure_results)]
     if platform.pixit_path:

@@ -21,6 +21,7 @@ from conformance.suite._helpers import (
     await_simulator_captures,
     create_and_await_decision,
     listing_brief,
+    listing_on_sale,
     normalised_certificate_text,
     scoped_simulator_fault,
     take_down_by_status_change,
@@ -117,6 +118,20 @@ def test_aud01_every_verification_is_recorded(case: str, platform: PlatformClien
            observed={"problems": problems, "records": records})
 
 
+def _created_while_the_regulator_fails(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
+                                       fields: dict[str, Any], deadline: float) -> str:
+    """Create the listing while the regulator answers its merchant's queries with an error, until the
+    platform's first query has met that error (a precondition); the listing's id."""
+    merchant = fields["merchantId"]
+    with scoped_simulator_fault(sim, "http-error", match={"merchantId": merchant}):
+        listing = data.remember_listing(platform.create_listing(fields))
+        with precondition("the platform's first query met the regulator's error"):
+            failed = await_simulator_captures(sim, "verifications", {"merchantId": merchant}, deadline,
+                                              enough=lambda caps: any(c.get("fault") for c in caps))
+            expect(failed.satisfied, "a failed query attempt", observed=[c.get("body") for c in failed.value])
+    return str(listing["listingId"])
+
+
 @pytest.mark.requirement("AUD-01", id="aud01.failed-query-attempt-is-recorded-as-unavailable")
 @pytest.mark.variant("AUD-01/v4")
 def test_aud01_failed_query_attempt_is_recorded_as_unavailable(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
@@ -126,13 +141,7 @@ def test_aud01_failed_query_attempt_is_recorded_as_unavailable(platform: Platfor
     fields = data.listing(cert, category)
     merchant = fields["merchantId"]
     deadline = ccc.decision_deadline
-    with scoped_simulator_fault(sim, "http-error", match={"merchantId": merchant}):
-        listing = data.remember_listing(platform.create_listing(fields))
-        with precondition("the platform's query met the regulator's error"):
-            failed = await_simulator_captures(sim, "verifications", {"merchantId": merchant}, deadline,
-                                              enough=lambda caps: any(c.get("fault") for c in caps))
-            expect(failed.satisfied, "a failed query attempt", observed=[c.get("body") for c in failed.value])
-    lid = str(listing["listingId"])
+    lid = _created_while_the_regulator_fails(platform, data, sim, fields, deadline)
     # Give the platform its retry after recovery, so the records hold the failed and the good attempt;
     # whether it decides in time is RES-01's question, not this one's.
     platform.wait_listing(lid, lambda x: x.get("state") == V.listingState.ON_SALE, deadline, start=time.monotonic())
@@ -156,12 +165,9 @@ def test_aud01_failed_query_attempt_is_recorded_as_unavailable(platform: Platfor
 @pytest.mark.variant("AUD-03/v1", "AUD-03/v2")
 def test_aud03_records_are_append_only_across_a_takedown(platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                                    ccc: RunContext) -> None:
-    category = data.category()
-    cert = data.certificate(category)
-    with precondition("a listing on sale with verification records"):
-        listing, _ = create_and_await_decision(platform, data, ccc, data.listing(cert, category))
-        expect(listing.get("state") == V.listingState.ON_SALE, "on sale", observed=listing_brief(listing))
-        lid = str(listing["listingId"])
+    cert, listing = listing_on_sale(platform, data, ccc)
+    lid = str(listing["listingId"])
+    with precondition("the listing re-verified after an edit, with verification records"):
         # A second covered model re-verifies (more than one record to keep in order), still on sale.
         platform.edit_listing(lid, {"model": cert["models"][1]})
         platform.wait_decided(lid, ccc.decision_deadline)
@@ -198,7 +204,7 @@ def _listing_life(platform: PlatformClient, data: DataFactory, sim: SimulatorCon
     category = data.category()
     cert = data.certificate(category)
     fields = data.listing(cert, category)
-    merchant, number = fields["merchantId"], cert["certificateNo"]
+    number = cert["certificateNo"]
     deadline = ccc.decision_deadline
     interval = float(ccc.timing["reverificationIntervalSeconds"]) + float(S.param("measurementToleranceSeconds"))
     snapshots: list[tuple[str, list[dict[str, Any]]]] = []
@@ -211,13 +217,7 @@ def _listing_life(platform: PlatformClient, data: DataFactory, sim: SimulatorCon
         snapshots.append((step, _records_covering(platform, lid, wanted, deadline) if cover
                           else platform.records(lid)))
 
-    with scoped_simulator_fault(sim, "http-error", match={"merchantId": merchant}):
-        listing = data.remember_listing(platform.create_listing(fields))
-        with precondition("the platform's first query met the regulator's error"):
-            failed = await_simulator_captures(sim, "verifications", {"merchantId": merchant}, deadline,
-                                              enough=lambda caps: any(c.get("fault") for c in caps))
-            expect(failed.satisfied, "a failed query attempt", observed=[c.get("body") for c in failed.value])
-    lid = str(listing["listingId"])
+    lid = _created_while_the_regulator_fails(platform, data, sim, fields, deadline)
     with precondition("after the error the listing went on sale"):
         on_sale = platform.wait_listing(lid, lambda x: x.get("state") == V.listingState.ON_SALE, 2 * deadline,
                                         start=time.monotonic())

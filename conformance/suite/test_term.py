@@ -19,6 +19,7 @@ from conformance.suite._helpers import (
     await_simulator_captures,
     create_and_await_decision,
     listing_brief,
+    listing_on_sale,
     take_down_by_status_change,
 )
 from conformance.testdata import DataFactory
@@ -100,11 +101,7 @@ def test_term01_platform_uses_only_the_profiles_code_lists(platform: PlatformCli
 @pytest.mark.variant("TERM-02/v1")
 def test_term02_consumer_view_shows_chinese_label_of_valid_status(platform: PlatformClient, data: DataFactory,
                                                            ccc: RunContext) -> None:
-    category = data.category()
-    cert = data.certificate(category)
-    with precondition("a listing with a valid certificate is on sale"):
-        listing, _ = create_and_await_decision(platform, data, ccc, data.listing(cert, category))
-        expect(listing.get("state") == V.listingState.ON_SALE, "on sale", observed=listing_brief(listing))
+    _, listing = listing_on_sale(platform, data, ccc)
     r = platform.consumer_view(str(listing["listingId"]))
     body = r.json() if r.headers.get("content-type", "").startswith("application/json") else None
     ccc_view = body.get("ccc") if isinstance(body, dict) else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from conformance import specs
 from conformance.context import RunContext
@@ -57,3 +58,27 @@ def test_default_workers_no_more_than_the_selection_can_keep_busy() -> None:
     assert workers_for(Selection(only=["TKD-01"])) == 2                      # two tests (verified_by)
     assert workers_for(Selection(only=["AVL-01"])) == 1                      # no functional test at all
     assert workers_for(Selection(areas=["VER"])) == default_workers()
+
+
+def test_the_suites_pytest_never_reruns_a_test(tmp_path: Path) -> None:
+    # A FAIL that passes when repeated is still a FAIL: `--reruns` (from PYTEST_ADDOPTS, say) must be
+    # an error in the suite's process, never a second try. pytest itself is asked, with the command's
+    # plugin options, whether it knows the option.
+    import subprocess
+    import sys
+
+    from conformance.run.functional import pytest_command
+    from conformance.rundir import RunDir
+    from tests.unit.test_plugin import EXAMPLES
+
+    class FakePlatform:
+        ics_path = EXAMPLES / "ics-reference.yaml"
+        pixit_path = None
+        ctx = RunContext(ics=load_ics(ics_path), pixit={}, target="http://127.0.0.1:9/ccc-test/v1")
+
+    cmd = pytest_command(RunDir(tmp_path), FakePlatform(), "http://127.0.0.1:9", Selection(), 1)  # type: ignore[arg-type]
+    plugins = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-p"]
+    assert "no:rerunfailures" in plugins
+    asked = subprocess.run([sys.executable, "-m", "pytest", *(x for p in plugins for x in ("-p", p)), "--reruns", "1",
+                            "--co", "-q", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert asked.returncode == 4 and "--reruns" in asked.stderr, asked.stderr
