@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -80,9 +81,10 @@ def render_all(run_dir: Path, report: dict[str, Any], prepared: Prepared | Repor
 
 @contextlib.contextmanager
 def _beside() -> Iterator[Executor]:
-    """A one-process pool where ``fork`` is safe and cheap (Linux; the run's threads have ended by now),
+    """A one-process pool where ``fork`` is safe and cheap — Linux, and this process running one thread
+    (after a run the orchestrator's have ended; pytest run directly still serves its simulator) —,
     else the calling thread."""
-    if sys.platform != "linux":
+    if sys.platform != "linux" or threading.active_count() > 1:
         with _Inline() as inline:
             yield inline
         return

@@ -220,3 +220,21 @@ def test_page_inlines_a_bounded_number_of_exchanges(tmp_path: Path, monkeypatch:
         return page.split(f'id="{rid}"', 1)[1].split('<details class="req"', 1)[0].count('<details class="x">')
 
     assert (shown("TKD-01"), shown("TKD-02"), shown("TKD-03")) == (2, 1, 1)
+
+
+def test_hars_are_forked_only_from_a_single_threaded_process() -> None:
+    # fork() copies one thread; a lock another thread held at that moment would stay held in the child.
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    from conformance.report import render
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        with render._beside() as pool:
+            assert not isinstance(pool, ProcessPoolExecutor)
+    finally:
+        release.set()
+        other.join()
