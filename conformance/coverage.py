@@ -152,9 +152,23 @@ def write_verified_by(requirements_yaml: Path, mapping: dict[str, list[str]]) ->
     return new != text
 
 
-def _is_variant_marker(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "variant"
+def _is_variant_marker(node: ast.AST, name: str = "variant") -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == name
             and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "mark")
+
+
+def _is_cases_marker(node: ast.AST) -> bool:
+    return _is_variant_marker(node, "variant_cases")
+
+
+def _literal_cases(node: ast.Call) -> dict[str, str] | None:
+    """``variant_cases("argname", {"case": "VER-06/v5", ...})``'s cases, if written as literals."""
+    if len(node.args) != 2 or node.keywords or not _literal(node.args[0]) or not isinstance(node.args[1], ast.Dict):
+        return None
+    pairs = list(zip(node.args[1].keys, node.args[1].values, strict=True))
+    cases = {k.value: v.value for k, v in pairs if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
+             and isinstance(k.value, str) and isinstance(v.value, str)}
+    return cases if pairs and len(cases) == len(pairs) else None
 
 
 def _literal(node: ast.AST) -> bool:
@@ -166,8 +180,9 @@ def variant_markers(suite_dir: Path = SUITE_DIR) -> dict[str, list[str]]:
     parametrize id is ``param``) → the variant IDs its ``variant`` markers declare.
 
     ``@pytest.mark.variant("VER-06/v1", "VER-06/v2")`` applies to every instance of the test;
-    ``@pytest.mark.variant("VER-06/v3", param="prefix-of-covered-model")`` to one. Like the requirement
-    marker it must be a literal decorator of a test function, so the map is complete."""
+    ``@pytest.mark.variant("VER-06/v3", param="prefix-of-covered-model")`` to one;
+    ``@pytest.mark.variant_cases("form", {"second-model": "VER-06/v5", ...})`` to each case's instance.
+    Like the requirement marker they must be literal decorators of a test function, so the map is complete."""
     out: dict[str, list[str]] = {}
     for path in sorted(suite_dir.glob("test_*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -180,11 +195,23 @@ def variant_markers(suite_dir: Path = SUITE_DIR) -> dict[str, list[str]]:
                 if not node.args or not all(_literal(a) for a in node.args) or extra:
                     raise CoverageError(f"{path.name}:{node.lineno}: variant marker without literal IDs "
                                         "(and at most a literal param=)")
+            elif _is_cases_marker(node):
+                assert isinstance(node, ast.Call)
+                placed += 1
+                if _literal_cases(node) is None:
+                    raise CoverageError(f"{path.name}:{node.lineno}: variant_cases marker without a literal "
+                                        "argument name and a literal {case: variant ID}")
         seen = 0
         for node in tree.body:
             if not (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test")):
                 continue
             for dec in node.decorator_list:
+                if _is_cases_marker(dec):
+                    assert isinstance(dec, ast.Call)
+                    seen += 1
+                    for case, vid in (_literal_cases(dec) or {}).items():
+                        out.setdefault(f"{path.name}::{node.name}[{case}]", []).append(vid)
+                    continue
                 if not _is_variant_marker(dec):
                     continue
                 assert isinstance(dec, ast.Call)

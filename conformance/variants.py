@@ -3,8 +3,11 @@ ones it found broken.
 
 specs/variants.yaml lists each requirement's variants (loaded by :mod:`conformance.specs`); suite tests
 declare the ones they cover with ``@pytest.mark.variant(*ids)`` — for one parametrized instance only
-with ``param="<parametrize id>"``. :mod:`conformance.coverage` reads the same markers from source to
-prove every variant has a test; this module reads them from a collected item for its result.
+with ``param="<parametrize id>"`` — or, where each case of a test is one variant,
+``@pytest.mark.variant_cases("argname", {"case": "VER-06/v5", ...})``, which also parametrizes the
+test with the cases (the plugin's ``pytest_generate_tests``), so a case and its variant are written
+once. :mod:`conformance.coverage` reads the same markers from source to prove every variant has a
+test; this module reads them from a collected item for its result.
 """
 
 from __future__ import annotations
@@ -17,6 +20,17 @@ from conformance.checks import expect
 from conformance.verdicts import FAILED_VARIANTS_KEY as FAILED_KEY
 
 MARKER = "variant"
+CASES_MARKER = "variant_cases"
+
+
+def cases_of(mark: Any) -> tuple[str, dict[str, str]]:
+    """``variant_cases``' argument name and its {case: variant ID}; a TypeError names a malformed one."""
+    args = tuple(mark.args)
+    if (len(args) != 2 or mark.kwargs or not isinstance(args[0], str) or not isinstance(args[1], dict) or not args[1]
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in args[1].items())):
+        raise TypeError(f"@pytest.mark.{CASES_MARKER} takes an argument name and a non-empty "
+                        f"{{case: variant ID}} of strings, not {args!r} {mark.kwargs!r}")
+    return args[0], dict(args[1])
 
 
 def of_item(item: Any) -> list[str]:
@@ -28,6 +42,11 @@ def of_item(item: Any) -> list[str]:
         param = mark.kwargs.get("param")
         if param is None or param == instance:
             ids += [str(a) for a in mark.args]
+    params = getattr(callspec, "params", None) or {}
+    for mark in item.iter_markers(CASES_MARKER):
+        argname, cases = cases_of(mark)
+        if argname in params and params[argname] in cases:
+            ids.append(cases[params[argname]])
     return list(dict.fromkeys(ids))
 
 

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import Any
 
 from conformance import signing, specs
-from conformance.checks import precondition
+from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import (
     ListingReadSubscription,
@@ -58,6 +58,25 @@ def off_sale_states() -> tuple[str, str]:
     """The states a listing on sale may end in when an edit makes it fail (profile: Clarifications, Edits)."""
     v = specs.load().vocab.listingState
     return v.INTERCEPTED, v.TAKEN_DOWN
+
+
+def edit_fails_verification_again(platform: PlatformClient, ccc: RunContext, listing_id: str, edit: dict[str, Any],
+                                  edited: str, reason: str) -> Observation:
+    """VER-11: edit a listing on sale so that it no longer passes verification, and expect it INTERCEPTED
+    or TAKEN_DOWN with ``reason`` within the declared decision time from the edit. Returns the
+    observation (``elapsed``: from the edit to the change)."""
+    t0 = time.monotonic()
+    answer = platform.edit_listing(listing_id, edit)
+    obs = platform.wait_listing(listing_id, lambda x: x.get("state") in off_sale_states(),
+                                ccc.decision_deadline, start=t0)
+    final = obs.value
+    expect(final.get("state") in off_sale_states() and final.get("reasonCode") == reason,
+           f"editing the {edited} of a listing on sale must verify it again: the failing edit must end "
+           f"INTERCEPTED or TAKEN_DOWN with {reason} within {ccc.decision_deadline:g} s",
+           expected={"state": list(off_sale_states()), "reasonCode": reason},
+           observed={"edit": edit, "patchAnswer": listing_brief(answer), "listing": listing_brief(final),
+                     "elapsedSeconds": round(obs.elapsed, 3)})
+    return obs
 
 
 # -- the simulator's captures ------------------------------------------------------------------------

@@ -29,16 +29,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from conformance import specs
 from conformance.checks import expect, inconclusive
 from conformance.context import RunContext
 from conformance.platform_client import wait_until
 from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import disposition_brief, received_epoch
-
-S = specs.load()
-V = S.vocab
-TOLERANCE = float(S.param("measurementToleranceSeconds"))
+from conformance.suite.vocabulary import TOLERANCE, V
 
 
 def query_epochs(sim: SimulatorControl, match: dict[str, str]) -> list[float]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conformance import signing, specs
+from conformance import signing
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient, wait_until
@@ -29,10 +29,8 @@ from conformance.suite._helpers import (
     verification_captures_for,
 )
 from conformance.suite.cause import after_next_query
+from conformance.suite.vocabulary import S, V
 from conformance.testdata import DataFactory
-
-S = specs.load()
-V = S.vocab
 
 
 def _request_id(capture: dict[str, Any]) -> str | None:
@@ -82,10 +80,7 @@ def _answered_outcome(capture: dict[str, Any]) -> str | None:
 
 
 @pytest.mark.requirement("AUD-01", id="aud01.every-verification-is-recorded")
-@pytest.mark.parametrize("case", ["valid", "revoked", "not-found"])
-@pytest.mark.variant("AUD-01/v1", param="valid")
-@pytest.mark.variant("AUD-01/v2", param="revoked")
-@pytest.mark.variant("AUD-01/v3", param="not-found")
+@pytest.mark.variant_cases("case", {"valid": "AUD-01/v1", "revoked": "AUD-01/v2", "not-found": "AUD-01/v3"})
 def test_aud01_every_verification_is_recorded(case: str, platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                         ccc: RunContext) -> None:
     category = data.category()

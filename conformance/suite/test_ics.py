@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import ics, specs
+from conformance import ics
 from conformance.checks import expect, fail, inconclusive
 from conformance.context import RunContext
 from conformance.platform_client import Notifier, PlatformClient, wait_until
 from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import forged_status_event, unknown_certificate_no
+from conformance.suite.vocabulary import S, V
 from conformance.testdata import DataFactory
 from conformance.verdicts import codes
-
-S = specs.load()
-V = S.vocab
 
 
 # -- static review: ICS-01, TERM-03, AUD-02 ------------------------------------------------------------

@@ -31,10 +31,9 @@ from conformance.suite._helpers import (
     status_change_route,
     verification_captures_for,
 )
+from conformance.suite.vocabulary import S, V
 from conformance.testdata import DataFactory
 
-S = specs.load()
-V = S.vocab
 API = "platform-test"
 
 
@@ -117,10 +116,7 @@ def test_msg01_verification_requests_match_their_schema(platform: PlatformClient
 
 # -- MSG-02 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("MSG-02", id="msg02.pasted-number-is-sent-normalised")
-@pytest.mark.parametrize("form", ["spaces", "full-width-digits", "hyphens"])
-@pytest.mark.variant("MSG-02/v1", param="spaces")
-@pytest.mark.variant("MSG-02/v2", param="full-width-digits")
-@pytest.mark.variant("MSG-02/v3", param="hyphens")
+@pytest.mark.variant_cases("form", {"spaces": "MSG-02/v1", "full-width-digits": "MSG-02/v2", "hyphens": "MSG-02/v3"})
 def test_msg02_pasted_number_is_sent_normalised(form: str, platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                           ccc: RunContext) -> None:
     category = data.category()
@@ -149,13 +145,9 @@ def _not_sixteen_digits(number: str) -> dict[str, str]:
 
 
 @pytest.mark.requirement("MSG-02", id="msg02.number-not-sixteen-digits-is-intercepted-without-query")
-@pytest.mark.parametrize("form", ["fifteen-digits", "seventeen-digits", "pasted-url", "letter-inside",
-                                  "arabic-indic-digits"])
-@pytest.mark.variant("MSG-02/v4", param="fifteen-digits")
-@pytest.mark.variant("MSG-02/v5", param="seventeen-digits")
-@pytest.mark.variant("MSG-02/v6", param="pasted-url")
-@pytest.mark.variant("MSG-02/v7", param="letter-inside")
-@pytest.mark.variant("MSG-02/v8", param="arabic-indic-digits")
+@pytest.mark.variant_cases("form", {
+    "fifteen-digits": "MSG-02/v4", "seventeen-digits": "MSG-02/v5", "pasted-url": "MSG-02/v6",
+    "letter-inside": "MSG-02/v7", "arabic-indic-digits": "MSG-02/v8"})
 def test_msg02_number_not_sixteen_digits_is_intercepted_without_query(form: str, platform: PlatformClient,
                                                                 data: DataFactory, sim: SimulatorControl,
                                                                 ccc: RunContext) -> None:

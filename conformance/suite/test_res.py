@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance import specs
 from conformance.checks import expect, inconclusive, precondition
 from conformance.context import RunContext
 from conformance.platform_client import Notifier, PlatformClient, wait_until
@@ -39,13 +38,9 @@ from conformance.suite._helpers import (
     status_change_route,
     watch_listings,
 )
+from conformance.suite.vocabulary import REGULATOR_TIMEOUT, TOLERANCE, S, V
 from conformance.testdata import DataFactory
 from conformance.verdicts import ConformanceFailure, Inconclusive
-
-S = specs.load()
-V = S.vocab
-TOLERANCE = float(S.param("measurementToleranceSeconds"))
-REGULATOR_TIMEOUT = float(S.param("regulatorTimeoutSeconds"))
 
 
 def _provisional(view: dict[str, Any]) -> bool:

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from conformance import specs
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient, wait_until
@@ -36,10 +35,9 @@ from conformance.suite._helpers import (
     unknown_certificate_no,
     watch_listings,
 )
+from conformance.suite.vocabulary import S, V
 from conformance.testdata import DataFactory
 
-S = specs.load()
-V = S.vocab
 A = V.dispositionAction
 
 

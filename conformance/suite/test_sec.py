@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance import signing, specs
+from conformance import signing
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import Notifier, PlatformClient
@@ -27,11 +27,10 @@ from conformance.suite._helpers import (
     listing_on_sale,
     watch_listings,
 )
+from conformance.suite.vocabulary import S, V
 from conformance.testdata import DataFactory
 from conformance.tls import client_context
 
-S = specs.load()
-V = S.vocab
 UNAUTHORIZED = int(httpx.codes.UNAUTHORIZED)  # a plain int: verdict details cross process boundaries (xdist)
 # Bounded, derandomized property-based fuzzing: examples per operation and generation mode.
 FUZZ_EXAMPLES = 10

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from conformance import specs
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient
@@ -22,10 +21,8 @@ from conformance.suite._helpers import (
     listing_on_sale,
     take_down_by_status_change,
 )
+from conformance.suite.vocabulary import S, V
 from conformance.testdata import DataFactory
-
-S = specs.load()
-V = S.vocab
 
 
 class _Codes:

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from conformance import specs
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient, wait_until
@@ -37,11 +36,8 @@ from conformance.suite._helpers import (
     watch_listings,
 )
 from conformance.suite.cause import EventChange, after_next_query, judge_event_cause
+from conformance.suite.vocabulary import TOLERANCE, S, V
 from conformance.testdata import DataFactory
-
-S = specs.load()
-V = S.vocab
-TOLERANCE = float(S.param("measurementToleranceSeconds"))
 
 
 def _time_after_reverification(ccc: RunContext, sim: SimulatorControl, certificate_no: str) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from conformance import specs
 from conformance.checks import expect, inconclusive, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient
@@ -31,12 +30,9 @@ from conformance.suite._helpers import (
     today_in_shanghai,
     watch_listings,
 )
+from conformance.suite.vocabulary import TOLERANCE, S, V
 from conformance.testdata import DataFactory
 from conformance.variants import expect_each
-
-S = specs.load()
-V = S.vocab
-TOLERANCE = float(S.param("measurementToleranceSeconds"))
 
 
 def _expired_status_event_takes_listing_down(ccc: RunContext, sim: SimulatorControl, platform: PlatformClient, data: DataFactory,

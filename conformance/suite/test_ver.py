@@ -14,15 +14,14 @@ from typing import Any
 
 import pytest
 
-from conformance import specs
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import Observation, PlatformClient
 from conformance.simulator.control import SimulatorControl
 from conformance.suite._helpers import (
     create_and_await_decision,
+    edit_fails_verification_again,
     listing_brief,
-    off_sale_states,
     pasted_certificate_numbers,
     to_full_width,
     today_in_shanghai,
@@ -30,14 +29,8 @@ from conformance.suite._helpers import (
     verification_captures_for,
 )
 from conformance.suite.cause import after_next_query, judge_edit_cause, query_epochs
+from conformance.suite.vocabulary import INTERCEPTED, ON_SALE, TOLERANCE, R, S, V
 from conformance.testdata import DataFactory
-
-S = specs.load()
-V = S.vocab
-ON_SALE = V.listingState.ON_SALE
-INTERCEPTED = V.listingState.INTERCEPTED
-R = V.reasonCode
-TOLERANCE = float(S.param("measurementToleranceSeconds"))
 
 
 def _company(data: DataFactory, role: str) -> str:
@@ -75,12 +68,9 @@ def test_ver01_valid_covering_certificate_goes_on_sale(platform: PlatformClient,
 
 
 @pytest.mark.requirement("VER-01", id="ver01.pasted-certificate-number-is-normalised-and-goes-on-sale")
-@pytest.mark.parametrize("form", list(pasted_certificate_numbers("0" * 16)))
-@pytest.mark.variant("VER-01/v2", param="spaces")
-@pytest.mark.variant("VER-01/v3", param="full-width-digits")
-@pytest.mark.variant("VER-01/v4", param="hyphens")
-@pytest.mark.variant("VER-01/v5", param="ideographic-space-and-tab")
-@pytest.mark.variant("VER-01/v6", param="full-width-with-dashes")
+@pytest.mark.variant_cases("form", {  # the forms of _helpers.pasted_certificate_numbers
+    "spaces": "VER-01/v2", "full-width-digits": "VER-01/v3", "hyphens": "VER-01/v4",
+    "ideographic-space-and-tab": "VER-01/v5", "full-width-with-dashes": "VER-01/v6"})
 def test_ver01_pasted_certificate_number_is_normalised_and_goes_on_sale(form: str, platform: PlatformClient,
                                                                   data: DataFactory, ccc: RunContext) -> None:
     # Merchants paste numbers with spaces, hyphens and full-width digits; the number is the same.
@@ -111,11 +101,8 @@ _NO_NUMBER = {"omitted": ..., "null": None, "blank": "   ", "ideographic-space":
 
 
 @pytest.mark.requirement("VER-02", id="ver02.listing-without-certificate-number-is-intercepted")
-@pytest.mark.parametrize("form", list(_NO_NUMBER))
-@pytest.mark.variant("VER-02/v1", param="omitted")
-@pytest.mark.variant("VER-02/v2", param="null")
-@pytest.mark.variant("VER-02/v3", param="blank")
-@pytest.mark.variant("VER-02/v4", param="ideographic-space")
+@pytest.mark.variant_cases("form", {"omitted": "VER-02/v1", "null": "VER-02/v2", "blank": "VER-02/v3",
+                                    "ideographic-space": "VER-02/v4"})  # the keys of _NO_NUMBER
 def test_ver02_listing_without_certificate_number_is_intercepted(form: str, platform: PlatformClient,
                                                           data: DataFactory, ccc: RunContext) -> None:
     category = data.category()
@@ -200,12 +187,9 @@ def _model_not_covered(cert: dict[str, Any], data: DataFactory) -> dict[str, str
 
 
 @pytest.mark.requirement("VER-06", id="ver06.model-not-covered-is-intercepted")
-@pytest.mark.parametrize("variant", ["other-model", "prefix-of-covered-model", "covered-model-with-suffix",
-                                     "no-model"])
-@pytest.mark.variant("VER-06/v1", param="other-model")
-@pytest.mark.variant("VER-06/v2", param="prefix-of-covered-model")
-@pytest.mark.variant("VER-06/v3", param="covered-model-with-suffix")
-@pytest.mark.variant("VER-06/v4", param="no-model")
+@pytest.mark.variant_cases("variant", {
+    "other-model": "VER-06/v1", "prefix-of-covered-model": "VER-06/v2", "covered-model-with-suffix": "VER-06/v3",
+    "no-model": "VER-06/v4"})
 def test_ver06_model_not_covered_is_intercepted(variant: str, platform: PlatformClient, data: DataFactory,
                                           ccc: RunContext) -> None:
     category = data.category()
@@ -231,13 +215,9 @@ def _covered_model_forms(cert: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.mark.requirement("VER-06", id="ver06.covered-model-matches-ignoring-case-spaces-and-width")
-@pytest.mark.parametrize("form", ["second-model", "lower-case", "spaces-for-hyphens", "full-width",
-                                  "full-width-lower-case-ideographic-spaces"])
-@pytest.mark.variant("VER-06/v5", param="second-model")
-@pytest.mark.variant("VER-06/v6", param="lower-case")
-@pytest.mark.variant("VER-06/v7", param="spaces-for-hyphens")
-@pytest.mark.variant("VER-06/v8", param="full-width")
-@pytest.mark.variant("VER-06/v9", param="full-width-lower-case-ideographic-spaces")
+@pytest.mark.variant_cases("form", {
+    "second-model": "VER-06/v5", "lower-case": "VER-06/v6", "spaces-for-hyphens": "VER-06/v7",
+    "full-width": "VER-06/v8", "full-width-lower-case-ideographic-spaces": "VER-06/v9"})
 def test_ver06_covered_model_matches_ignoring_case_spaces_and_width(form: str, platform: PlatformClient,
                                                               data: DataFactory, ccc: RunContext) -> None:
     category = data.category()
@@ -270,9 +250,7 @@ def _holder_certificate(data: DataFactory, category: dict[str, Any]) -> dict[str
 
 
 @pytest.mark.requirement("VER-08", id="ver08.foreign-brand-and-manufacturer-is-intercepted")
-@pytest.mark.parametrize("variant", ["foreign-brand-and-manufacturer", "neither-given"])
-@pytest.mark.variant("VER-08/v1", param="foreign-brand-and-manufacturer")
-@pytest.mark.variant("VER-08/v2", param="neither-given")
+@pytest.mark.variant_cases("variant", {"foreign-brand-and-manufacturer": "VER-08/v1", "neither-given": "VER-08/v2"})
 def test_ver08_foreign_brand_and_manufacturer_is_intercepted(variant: str, platform: PlatformClient,
                                                        data: DataFactory, ccc: RunContext) -> None:
     category = data.category()
@@ -290,11 +268,8 @@ def test_ver08_foreign_brand_and_manufacturer_is_intercepted(variant: str, platf
 
 
 @pytest.mark.requirement("VER-08", id="ver08.one-matching-holder-element-goes-on-sale")
-@pytest.mark.parametrize("holder", ["brand", "applicant", "manufacturer", "factory"])
-@pytest.mark.variant("VER-08/v3", param="brand")
-@pytest.mark.variant("VER-08/v4", param="applicant")
-@pytest.mark.variant("VER-08/v5", param="manufacturer")
-@pytest.mark.variant("VER-08/v6", param="factory")
+@pytest.mark.variant_cases("holder", {
+    "brand": "VER-08/v3", "applicant": "VER-08/v4", "manufacturer": "VER-08/v5", "factory": "VER-08/v6"})
 def test_ver08_one_matching_holder_element_goes_on_sale(holder: str, platform: PlatformClient, data: DataFactory,
                                                   ccc: RunContext) -> None:
     category = data.category()
@@ -315,10 +290,8 @@ def test_ver08_one_matching_holder_element_goes_on_sale(holder: str, platform: P
 
 # -- VER-09 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("VER-09", id="ver09.out-of-catalogue-listing-goes-on-sale-without-query")
-@pytest.mark.parametrize("number", ["none", "revoked-certificate", "malformed"])
-@pytest.mark.variant("VER-09/v1", param="none")
-@pytest.mark.variant("VER-09/v2", param="revoked-certificate")
-@pytest.mark.variant("VER-09/v3", param="malformed")
+@pytest.mark.variant_cases("number", {
+    "none": "VER-09/v1", "revoked-certificate": "VER-09/v2", "malformed": "VER-09/v3"})
 def test_ver09_out_of_catalogue_listing_goes_on_sale_without_query(number: str, platform: PlatformClient,
                                                              data: DataFactory, sim: SimulatorControl, ccc: RunContext) -> None:
     category = data.out_of_catalogue()
@@ -362,10 +335,7 @@ def _on_sale_before_edit(platform: PlatformClient, data: DataFactory, ccc: RunCo
 
 
 @pytest.mark.requirement("VER-11", id="ver11.edit-of-listing-on-sale-is-verified-again")
-@pytest.mark.parametrize("edited", ["certificate-number", "model", "category"])
-@pytest.mark.variant("VER-11/v1", param="certificate-number")
-@pytest.mark.variant("VER-11/v2", param="model")
-@pytest.mark.variant("VER-11/v3", param="category")
+@pytest.mark.variant_cases("edited", {"certificate-number": "VER-11/v1", "model": "VER-11/v2", "category": "VER-11/v3"})
 def test_ver11_edit_of_listing_on_sale_is_verified_again(edited: str, platform: PlatformClient, data: DataFactory,
                                                    ccc: RunContext, sim: SimulatorControl) -> None:
     category = data.category()
@@ -404,17 +374,8 @@ def test_ver11_edit_of_listing_on_sale_is_verified_again(edited: str, platform: 
         after_next_query(sim, {"certificateNo": cert["certificateNo"]},
                          float(ccc.timing["reverificationIntervalSeconds"]) + TOLERANCE)
         before = [t for t in query_epochs(sim, {"certificateNo": cert["certificateNo"]}) if t >= created_at]
-    edited_at, t0 = time.time(), time.monotonic()
-    answer = platform.edit_listing(listing_id, edit)
-    obs = platform.wait_listing(listing_id, lambda x: x.get("state") in off_sale_states(),
-                                ccc.decision_deadline, start=t0)
-    final = obs.value
-    expect(final.get("state") in off_sale_states() and final.get("reasonCode") == reason,
-           f"editing the {edited} of a listing on sale must verify it again: the failing edit must end "
-           f"INTERCEPTED or TAKEN_DOWN with {reason} within {ccc.decision_deadline:g} s",
-           expected={"state": list(off_sale_states()), "reasonCode": reason},
-           observed={"edit": edit, "patchAnswer": listing_brief(answer), "listing": listing_brief(final),
-                     "elapsedSeconds": round(obs.elapsed, 3)})
+    edited_at = time.time()
+    obs = edit_fails_verification_again(platform, ccc, listing_id, edit, edited, reason)
     if timed:
         number_after = str(edit.get("certificateNo") or cert["certificateNo"])
         judge_edit_cause(listing_id=listing_id, created_at=created_at, queries_before=before, edited_at=edited_at,
@@ -424,10 +385,8 @@ def test_ver11_edit_of_listing_on_sale_is_verified_again(edited: str, platform: 
 
 # -- VER-12 ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("VER-12", id="ver12.unchanged-resubmission-is-intercepted-again")
-@pytest.mark.parametrize("cause", ["revoked-certificate", "model-not-covered", "no-certificate"])
-@pytest.mark.variant("VER-12/v1", param="revoked-certificate")
-@pytest.mark.variant("VER-12/v2", param="model-not-covered")
-@pytest.mark.variant("VER-12/v3", param="no-certificate")
+@pytest.mark.variant_cases("cause", {
+    "revoked-certificate": "VER-12/v1", "model-not-covered": "VER-12/v2", "no-certificate": "VER-12/v3"})
 def test_ver12_unchanged_resubmission_is_intercepted_again(cause: str, platform: PlatformClient, data: DataFactory,
                                                      ccc: RunContext) -> None:
     category = data.category()

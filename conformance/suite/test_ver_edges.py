@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from conformance import specs
 from conformance.checks import expect, precondition
 from conformance.context import RunContext
 from conformance.platform_client import PlatformClient
@@ -25,8 +24,8 @@ from conformance.suite._helpers import (
     create_and_await_decision,
     create_listings_concurrently,
     create_listings_on_sale,
+    edit_fails_verification_again,
     listing_brief,
-    off_sale_states,
     received_epoch,
     status_change_route,
     to_full_width,
@@ -34,15 +33,11 @@ from conformance.suite._helpers import (
     verification_captures_for,
     watch_listings,
 )
+from conformance.suite.vocabulary import INTERCEPTED, ON_SALE, R, S, V
 from conformance.testdata import DataFactory
 from conformance.variants import expect_each
 
-S = specs.load()
-V = S.vocab
-ON_SALE = V.listingState.ON_SALE
-INTERCEPTED = V.listingState.INTERCEPTED
 PENDING = V.listingState.PENDING_VERIFICATION
-R = V.reasonCode
 
 
 def _tag() -> str:
@@ -270,14 +265,4 @@ def test_ver11_edit_of_brand_or_manufacturer_is_verified_again(edited: str, plat
     with precondition("a listing is on sale before the edit"):
         (listing,) = create_listings_on_sale(platform, data, ccc, [fields])
     listing_id = str(listing["listingId"])
-    t0 = time.monotonic()
-    answer = platform.edit_listing(listing_id, edit)
-    obs = platform.wait_listing(listing_id, lambda x: x.get("state") in off_sale_states(),
-                                ccc.decision_deadline, start=t0)
-    final = obs.value
-    expect(final.get("state") in off_sale_states() and final.get("reasonCode") == reason,
-           f"editing the {edited} of a listing on sale must verify it again: the failing edit must end "
-           f"INTERCEPTED or TAKEN_DOWN with {reason} within {ccc.decision_deadline:g} s",
-           expected={"state": list(off_sale_states()), "reasonCode": reason},
-           observed={"edit": edit, "patchAnswer": listing_brief(answer), "listing": listing_brief(final),
-                     "elapsedSeconds": round(obs.elapsed, 3)})
+    edit_fails_verification_again(platform, ccc, listing_id, edit, edited, reason)

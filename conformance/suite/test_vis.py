@@ -21,10 +21,8 @@ from conformance.suite._helpers import (
     listing_brief,
     take_down_by_status_change,
 )
+from conformance.suite.vocabulary import S, V
 from conformance.testdata import DataFactory
-
-S = specs.load()
-V = S.vocab
 
 
 def _json(r: Any) -> Any:
@@ -76,9 +74,7 @@ def test_vis01_consumer_view_shows_certificate_label_and_check_time(platform: Pl
 
 
 @pytest.mark.requirement("VIS-02", id="vis02.listing-off-sale-cannot-be-bought")
-@pytest.mark.parametrize("how", ["intercepted", "taken-down"])
-@pytest.mark.variant("VIS-02/v1", param="intercepted")
-@pytest.mark.variant("VIS-02/v2", param="taken-down")
+@pytest.mark.variant_cases("how", {"intercepted": "VIS-02/v1", "taken-down": "VIS-02/v2"})
 def test_vis02_listing_off_sale_cannot_be_bought(how: str, platform: PlatformClient, data: DataFactory, sim: SimulatorControl,
                                           ccc: RunContext) -> None:
     category = data.category()

@@ -138,3 +138,21 @@ def test_a_failing_teardown_outranks_a_pass_but_keeps_the_call_evidence() -> Non
                    "teardown": PhaseOutcome(V.ERROR, "boom")})
     assert (out.verdict, out.message, out.expected) == (V.ERROR, "in teardown: boom", 1)
     assert combine({"setup": PhaseOutcome(V.INCONCLUSIVE, "no"), "call": PhaseOutcome(V.PASS)}).verdict == V.INCONCLUSIVE
+
+
+def test_variant_cases_parametrize_and_each_instance_covers_its_variant(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_cases='''
+import pytest
+from conformance.checks import expect
+
+@pytest.mark.requirement("VER-06")
+@pytest.mark.variant_cases("variant", {"other-model": "VER-06/v1", "no-model": "VER-06/v4"})
+def test_model(variant):
+    expect(variant in ("other-model", "no-model"), "a declared case")
+''')
+    out = pytester.path / "out"
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ccc-ics", str(EXAMPLES / "ics-reference.yaml"),
+                                  "--ccc-pixit", str(EXAMPLES / "pixit-reference.yaml"), "--ccc-report-dir", str(out),
+                                  "--ccc-simulator-url", "http://127.0.0.1:9", "--ccc-no-report")
+    got = {name: (r["verdict"], r["variants"]) for name, r in _verdicts(out).items()}
+    assert got == {"test_model[other-model]": (V.PASS, ["VER-06/v1"]), "test_model[no-model]": (V.PASS, ["VER-06/v4"])}

@@ -80,8 +80,41 @@ def test_param_of_a_variant_marker_is_a_parametrize_id_of_its_test() -> None:
         file, _, rest = key.partition("::")
         name, _, param = rest.partition("[")
         func = getattr(importlib.import_module(f"conformance.suite.{file.removesuffix('.py')}"), name)
-        ids = [str(v) for m in getattr(func, "pytestmark", []) if m.name == "parametrize" for v in m.args[1]]
+        marks = getattr(func, "pytestmark", [])
+        ids = [str(v) for m in marks if m.name == "parametrize" for v in m.args[1]]
+        ids += [case for m in marks if m.name == variants_mod.CASES_MARKER for case in variants_mod.cases_of(m)[1]]
         assert param.rstrip("]") in ids, f"{key}: no parametrize id {param.rstrip(']')!r} (ids: {ids})"
+
+
+def test_variant_cases_name_the_forms_their_tests_look_up() -> None:
+    # The cases are written out in the marker; the test looks each one up in a table of forms.
+    from conformance.suite import test_ver
+    from conformance.suite._helpers import pasted_certificate_numbers
+
+    def cases(func: Any) -> list[str]:
+        return [c for m in func.pytestmark if m.name == variants_mod.CASES_MARKER for c in variants_mod.cases_of(m)[1]]
+
+    assert cases(test_ver.test_ver01_pasted_certificate_number_is_normalised_and_goes_on_sale) == list(
+        pasted_certificate_numbers("0" * 16))
+    assert cases(test_ver.test_ver02_listing_without_certificate_number_is_intercepted) == list(test_ver._NO_NUMBER)
+
+
+@pytest.mark.parametrize("args", [(), ("form",), ("form", {}), ("form", {"a": 1}), (1, {"a": "VER-01/v1"})])
+def test_a_malformed_variant_cases_marker_is_refused(args: tuple[Any, ...]) -> None:
+    with pytest.raises(TypeError, match="variant_cases"):
+        variants_mod.cases_of(pytest.mark.variant_cases(*args).mark)
+
+
+def test_variant_cases_markers_must_be_literal(tmp_path: Path) -> None:
+    (tmp_path / "test_x.py").write_text('import pytest\nCASES = {"a": "VER-01/v1"}\n\n'
+                                        '@pytest.mark.variant_cases("form", CASES)\ndef test_a(form):\n    pass\n',
+                                        encoding="utf-8")
+    with pytest.raises(coverage.CoverageError, match="variant_cases marker without a literal"):
+        coverage.variant_markers(tmp_path)
+    (tmp_path / "test_x.py").write_text('import pytest\n\n@pytest.mark.variant_cases("form", {"a": "VER-01/v1", '
+                                        '"b": "VER-01/v2"})\ndef test_a(form):\n    pass\n', encoding="utf-8")
+    assert coverage.variant_markers(tmp_path) == {"test_x.py::test_a[a]": ["VER-01/v1"],
+                                                  "test_x.py::test_a[b]": ["VER-01/v2"]}
 
 
 def test_variant_markers_must_be_literal_decorators(tmp_path: Path) -> None:
@@ -105,6 +138,13 @@ def test_an_item_covers_its_unscoped_variants_and_those_of_its_own_param() -> No
              pytest.mark.variant("VER-06/v4").mark]
     assert variants_mod.of_item(_item(marks, "other-model")) == ["VER-06/v1", "VER-06/v4"]
     assert variants_mod.of_item(_item(marks)) == ["VER-06/v4"]
+
+
+def test_an_item_covers_the_variant_of_its_case() -> None:
+    marks = [pytest.mark.variant_cases("variant", {"other-model": "VER-06/v1", "no-model": "VER-06/v4"}).mark]
+    item = SimpleNamespace(callspec=SimpleNamespace(id="no-model", params={"variant": "no-model"}),
+                           iter_markers=lambda name: [m for m in marks if m.name == name])
+    assert variants_mod.of_item(item) == ["VER-06/v4"]
 
 
 def _result(verdict: str, variants: list[str], observed: Any = None, nodeid: str = "t") -> TestResult:
