@@ -36,13 +36,16 @@ from conformance.run.functional import default_workers
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_run(tree: Path, workers: int, with_load: bool) -> dict[str, float | str]:
-    command = tree / ".venv" / "bin" / "ccc-conformance"
+def command_of(tree: Path, with_load: bool) -> list[str]:
+    command = str(tree / ".venv" / "bin" / "ccc-conformance")
+    skip = not with_load and "--skip-load" in subprocess.run([command, "run", "--help"], capture_output=True,
+                                                             text=True, check=False).stdout
+    return [command, "run"] + (["--skip-load"] if skip else [])  # a tree from before the load phase has none
+
+
+def one_run(command: list[str], workers: int) -> dict[str, float | str]:
     with tempfile.TemporaryDirectory(prefix="ccc-bench-") as out:
-        cmd = [str(command), "run", "--out", out, "--workers", str(workers)]
-        if not with_load and "--skip-load" in subprocess.run([str(command), "run", "--help"], capture_output=True,
-                                                             text=True, check=False).stdout:
-            cmd.append("--skip-load")  # a tree from before the load phase has none to skip
+        cmd = [*command, "--out", out, "--workers", str(workers)]
         t0 = time.monotonic()
         code = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False).returncode
         wall = time.monotonic() - t0
@@ -83,9 +86,10 @@ def main() -> int:
             parser.error(f"--baseline {args.baseline}: no .venv/bin/ccc-conformance there")
         trees.append(("baseline", args.baseline.resolve(), args.baseline_workers))
     rows: dict[str, list[dict[str, float | str]]] = {name: [] for name, _, _ in trees}
+    commands = {name: command_of(tree, args.with_load) for name, tree, _ in trees}
     for i in range(1, args.runs + 1):
-        for name, tree, workers in trees:
-            r = one_run(tree, workers, args.with_load)
+        for name, _, workers in trees:
+            r = one_run(commands[name], workers)
             rows[name].append(r)
             print(f"run {i}, {name} ({workers} workers): {describe(r, args.with_load)}", flush=True)
     median = {name: {k: statistics.median(float(r[k]) for r in rs) for k in ("wall", "waiting", "overhead")}

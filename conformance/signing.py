@@ -18,8 +18,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as c_hmac
 
-SHA256 = "HMAC-SHA256"
-SM3 = "HMAC-SM3"
+from conformance import specs
+
+# The algorithm names are terminology.yaml's signatureAlgorithm codes; the hash each one means is here.
+_ALG = specs.load().vocab.signatureAlgorithm
+SHA256 = _ALG.HMAC_SHA256
+SM3 = _ALG.HMAC_SM3
 ALGORITHMS = (SHA256, SM3)
 
 # Header names: platform → regulator, and regulator → platform (pushes).

@@ -14,8 +14,7 @@ import multiprocessing
 import shutil
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,41 +64,33 @@ def render_all(run_dir: Path, report: dict[str, Any], prepared: Prepared | Repor
     if errors:
         raise RuntimeError(f"report.json does not validate against report.schema.json: {errors[:3]}")
     RunDir(run_dir).report_json.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
-    with _beside() as pool:
-        # The HARs (~0.6 s for a full run's evidence) are made in a second process while this one draws
-        # the page (~1 s): after the suite, both cores are free. Neither reads what the other writes.
-        har = pool.submit(write_har, run_dir)
+    # The HARs (~0.6 s for a full run's evidence) are made in a second process while this one draws
+    # the page (~1 s): after the suite, both cores are free. Neither reads what the other writes.
+    pool = _helper_pool()
+    try:
+        har = pool.submit(write_har, run_dir) if pool is not None else None
         write_junit(report, RunDir(run_dir).junit)
         write_allure_extras(run_dir, report)
         write_html(run_dir, report, lang=prepared.options.lang)
-        try:
-            har.result()
-        except BrokenProcessPool:  # the helper process could not start or died: make them here
+        made = False
+        if har is not None:
+            with contextlib.suppress(BrokenProcessPool):  # it could not start, or died: made here below
+                har.result()
+                made = True
+        if not made:
             write_har(run_dir)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return report
 
 
-@contextlib.contextmanager
-def _beside() -> Iterator[Executor]:
+def _helper_pool() -> ProcessPoolExecutor | None:
     """A one-process pool where ``fork`` is safe and cheap — Linux, and this process running one thread
-    (after a run the orchestrator's have ended; pytest run directly still serves its simulator) —,
-    else the calling thread."""
+    (after a run the orchestrator's have ended; pytest run directly still serves its simulator)."""
     if sys.platform != "linux" or threading.active_count() > 1:
-        with _Inline() as inline:
-            yield inline
-        return
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
-        yield pool
-
-
-class _Inline(Executor):
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # handed to the caller through the future, as a pool would
-            future.set_exception(exc)
-        return future
+        return None
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
 
 
 def seal(run_dir: Path, prepared: Prepared | ReportOptions | None = None) -> None:

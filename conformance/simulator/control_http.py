@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-
 class BadInput(ValueError):
     pass
 

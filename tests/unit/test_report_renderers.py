@@ -115,7 +115,6 @@ def write_har_copy(run: Path, into: Path) -> list[Path]:
 
 
 def test_hars_are_made_here_when_the_helper_process_cannot_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import contextlib
     from concurrent.futures import Future
     from concurrent.futures.process import BrokenProcessPool
 
@@ -127,7 +126,10 @@ def test_hars_are_made_here_when_the_helper_process_cannot_run(tmp_path: Path, m
             future.set_exception(BrokenProcessPool("the helper died"))
             return future
 
-    monkeypatch.setattr(render, "_beside", lambda: contextlib.nullcontext(Broken()))
+        def shutdown(self) -> None:
+            pass
+
+    monkeypatch.setattr(render, "_helper_pool", Broken)
     run = make_run_dir(tmp_path / "run", make_report({"TKD-01": C.FAIL}, exchanges=True))
     render_all(run, json.loads((run / "report.json").read_text(encoding="utf-8")))
     assert list((run / "evidence").glob("*.har"))
@@ -225,7 +227,6 @@ def test_page_inlines_a_bounded_number_of_exchanges(tmp_path: Path, monkeypatch:
 def test_hars_are_forked_only_from_a_single_threaded_process() -> None:
     # fork() copies one thread; a lock another thread held at that moment would stay held in the child.
     import threading
-    from concurrent.futures import ProcessPoolExecutor
 
     from conformance.report import render
 
@@ -233,8 +234,7 @@ def test_hars_are_forked_only_from_a_single_threaded_process() -> None:
     other = threading.Thread(target=release.wait)
     other.start()
     try:
-        with render._beside() as pool:
-            assert not isinstance(pool, ProcessPoolExecutor)
+        assert render._helper_pool() is None
     finally:
         release.set()
         other.join()
