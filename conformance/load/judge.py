@@ -3,6 +3,11 @@
 Which seconds count where (by intended send time): AVL-01 and AVL-02 the run outside the regulator
 flap segment (the profile's load with a healthy regulator); AVL-04 the flap segment; AVL-05 the
 first and the last window. Every verdict carries its figures as measurements with their limits.
+
+Latency is judged from the intended send time (open loop). The load generator never waits on the
+platform, so the only way its sends leave late is its own lack of CPU; when the bounds are exceeded
+from the intended time but not from the actual send, the excess is the harness's, and AVL-02/05 say
+INCONCLUSIVE (the profile's load was not applied as planned), never FAIL.
 """
 
 from __future__ import annotations
@@ -60,16 +65,35 @@ def avl01(f: Figures, seconds: float) -> TestResult:
     return _result("AVL-01", c.PASS, None, ms, seconds)
 
 
-def avl02(f: Figures, seconds: float) -> TestResult:
+def _over_bounds(f: Figures) -> list[str]:
+    s = specs.load()
+    p95max, p99max = s.param("latencyP95MaxMs"), s.param("latencyP99MaxMs")
+    over = [f"p95 {f.p95:g} ms > {p95max} ms"] if f.p95 is not None and f.p95 > p95max else []
+    return over + ([f"p99 {f.p99:g} ms > {p99max} ms"] if f.p99 is not None and f.p99 > p99max else [])
+
+
+def _behind_schedule(f: Figures) -> str:
+    return (f"the load generator fell behind its schedule ({f.late} of {f.sent} sends started over 50 ms late); "
+            "rerun with CPU to spare for the harness, or with more --workers")
+
+
+def avl02(f: Figures, seconds: float, from_send: Figures | None = None) -> TestResult:
+    """``from_send``: the same seconds measured from each request's actual send."""
     c, s = codes(), specs.load()
     p95max, p99max = s.param("latencyP95MaxMs"), s.param("latencyP99MaxMs")
     ms = [_m("p50", f.p50, "ms"), _m("p95", f.p95, "ms", p95max), _m("p99", f.p99, "ms", p99max),
           _m("p99.9", f.p999, "ms"), _m("max", f.max, "ms"), _m("requests", f.done),
-          _m("measuredFrom", "intended send time (open loop)")]
+          _m("measuredFrom", "intended send time (open loop)"), _m("lateSends", f.late)]
+    if from_send is not None:
+        ms += [_m("p95FromActualSend", from_send.p95, "ms"), _m("p99FromActualSend", from_send.p99, "ms")]
     if f.p95 is None or f.p99 is None:
         return _result("AVL-02", c.INCONCLUSIVE, "no request of the load completed", ms, seconds)
-    over = [f"p95 {f.p95:g} ms > {p95max} ms"] if f.p95 > p95max else []
-    over += [f"p99 {f.p99:g} ms > {p99max} ms"] if f.p99 > p99max else []
+    over = _over_bounds(f)
+    if over and from_send is not None and from_send.p99 is not None and not _over_bounds(from_send):
+        return _result("AVL-02", c.INCONCLUSIVE,
+                       f"latency over the profile's bounds from the intended send time ({'; '.join(over)}) but within "
+                       f"them from the actual send (p95 {from_send.p95:g} ms, p99 {from_send.p99:g} ms): the excess is the "
+                       f"harness's own delay — {_behind_schedule(f)}", ms, seconds)
     if over:
         return _result("AVL-02", c.FAIL, "latency over the profile's bounds (open loop): " + "; ".join(over), ms, seconds,
                        expected={"p95Ms": p95max, "p99Ms": p99max}, observed={"p95Ms": f.p95, "p99Ms": f.p99})
@@ -124,17 +148,17 @@ def avl04(series: dict[int, Second], tl: Timeline, unsafe: list[Wrong], down_app
     return _result("AVL-04", c.PASS, None, ms, seconds)
 
 
-def _typical_p99(series: dict[int, Second], window: tuple[float, float]) -> float | None:
+def _typical_p99(series: dict[int, Second], window: tuple[float, float], from_send: bool = False) -> float | None:
     """The median of the window's per-second p99s: one noisy second (a GC pause, a busy neighbour on a
     shared machine) cannot make a drift on its own, a trend across the window does."""
     keep = _inside(window)
     values = sorted(p for sec in series.values() if keep(sec.second)
-                    for p in [_ms_p99(sec)] if p is not None)
+                    for p in [_ms_p99(sec, from_send)] if p is not None)
     return round(statistics.median(values), 1) if values else None
 
 
-def _ms_p99(sec: Second) -> float | None:
-    h = sec.histogram()
+def _ms_p99(sec: Second, from_send: bool) -> float | None:
+    h = sec.histogram(from_send=from_send)
     return h.get_value_at_percentile(99) / 1000.0 if h.get_total_count() else None
 
 
@@ -156,12 +180,24 @@ def avl05(series: dict[int, Second], tl: Timeline, seconds: float) -> TestResult
     def grew(a: float | None, b: float | None) -> bool:
         return a is not None and b is not None and b > ratio_max * a and b - a >= min_increase
 
-    if grew(first.p99, last.p99) and grew(typical_first, typical_last):
+    def drifted(from_send: bool) -> bool:
+        a, b = (figures(series, _inside(w), from_send=from_send).p99 for w in (tl.first, tl.last))
+        return grew(a, b) and grew(_typical_p99(series, tl.first, from_send), _typical_p99(series, tl.last, from_send))
+
+    p99_grew = drifted(False)
+    # Measured from the actual send (lines without that histogram are taken as they are): when the
+    # growth is not there, the late sends of a generator short of CPU made it.
+    generator_only = p99_grew and any(sec.encoded_send for sec in series.values()) and not drifted(True)
+    if p99_grew and not generator_only:
         problems.append(f"p99 grew from {first.p99:g} ms to {last.p99:g} ms (median per-second p99 "
                         f"{typical_first:g} → {typical_last:g} ms)")
     e_first, e_last = first.error_ratio or 0.0, last.error_ratio or 0.0
     if e_last - e_first > err_max and e_last > ratio_max * e_first:   # steady errors are AVL-01's, not drift
         problems.append(f"error ratio grew from {first.error_ratio or 0:.2%} to {last.error_ratio or 0:.2%}")
+    if generator_only and not problems:
+        return _result("AVL-05", c.INCONCLUSIVE,
+                       f"p99 grew from {first.p99:g} ms to {last.p99:g} ms from the intended send time, not from the "
+                       f"actual send: the growth is the harness's own delay — {_behind_schedule(last)}", ms, seconds)
     if problems:
         return _result("AVL-05", c.FAIL, "drift between the first and the last window: " + "; ".join(problems), ms, seconds,
                        expected=f"last p99 ≤ {ratio_max}× first (or < {min_increase} ms more); error ratio ≤ {ratio_max}× "

@@ -103,7 +103,7 @@ def _run(ctx: RunContext, sim: SimulatorControl, out_dir: Path, options: LoadOpt
     seconds = time.monotonic() - started
     outside = (lambda sec: sec + 1 <= tl.flap[0] or sec >= tl.flap[1]) if tl.flap else (lambda _sec: True)
     steady = results.figures(series, outside)
-    verdicts = [judge.avl01(steady, seconds), judge.avl02(steady, seconds),
+    verdicts = [judge.avl01(steady, seconds), judge.avl02(steady, seconds, results.figures(series, outside, from_send=True)),
                 judge.avl03(check, len(created), script.log.errors, seconds)]
     unsafe = postcheck.fail_open(created, script.log.down, sim, start_at) if tl.flap else []
     flap = judge.avl04(series, tl, unsafe, script.log.down, script.log.errors, seconds)

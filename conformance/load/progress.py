@@ -26,6 +26,7 @@ class ProgressLine:
         self._sent: dict[int, int] = {}
         self._errors = 0
         self._done = 0
+        self._late = 0
         self._hists: dict[int, list[str]] = {}
         self._live: Live | None = None
         self._last_print = 0.0
@@ -51,6 +52,7 @@ class ProgressLine:
             self._sent[sec] = self._sent.get(sec, 0) + int(d.get("sent", 0))
             self._errors += sum((d.get("errors") or {}).values())
             self._done += int(d.get("ok", 0)) + sum((d.get("errors") or {}).values())
+            self._late += int(d.get("late", 0))
             if d.get("hist"):
                 self._hists.setdefault(sec, []).append(d["hist"])
         newest = max(self._hists, default=0)
@@ -69,8 +71,10 @@ class ProgressLine:
             for e in self._hists.get(sec, ()):
                 h.decode_and_add(e)
         p99 = f"{h.get_value_at_percentile(99) / 1000:.0f} ms" if h.get_total_count() else "—"
+        # Sends the generator started late (short of CPU) are the harness's delay, shown as soon as any occur.
+        late = f" · late sends {self._late} (the load generator is short of CPU)" if self._late else ""
         return (f"load: {min(elapsed, self.duration):.0f}/{self.duration:.0f} s · {rate:.1f} req/s · "
-                f"p99 {p99} · errors {self._errors}/{self._done}")
+                f"p99 {p99} · errors {self._errors}/{self._done}{late}")
 
     def tick(self) -> None:
         self._read()

@@ -2,7 +2,9 @@
 
 Each line of ``series.jsonl`` is one worker's delta for one second of *intended* send time; lines for
 the same second are summed and their HdrHistograms added. Percentiles of any set of seconds come
-from the merged histogram of those seconds, so two workers' p99s are never averaged.
+from the merged histogram of those seconds, so two workers' p99s are never averaged. Each second has
+two histograms: latency from the intended send time (the open-loop figure every verdict is about) and
+from the actual send (``from_send``), which tells the load generator's own lateness apart.
 """
 
 from __future__ import annotations
@@ -32,14 +34,15 @@ class Second:
     errors: dict[str, int] = field(default_factory=dict)
     ops: dict[str, int] = field(default_factory=dict)
     encoded: list[str] = field(default_factory=list)
+    encoded_send: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
         return sum(self.errors.values())
 
-    def histogram(self) -> HdrHistogram:
+    def histogram(self, *, from_send: bool = False) -> HdrHistogram:
         h = new_histogram()
-        for e in self.encoded:
+        for e in self.encoded_send if from_send else self.encoded:
             h.decode_and_add(e)
         return h
 
@@ -70,12 +73,15 @@ def read_series(path: Path) -> dict[int, Second]:
             s.ops[k] = s.ops.get(k, 0) + int(v)
         if d.get("hist"):
             s.encoded.append(d["hist"])
+        if d.get("histSend"):
+            s.encoded_send.append(d["histSend"])
     return out
 
 
 @dataclass
 class Figures:
-    """Counts and latency percentiles (milliseconds, from the intended send time) of a set of seconds."""
+    """Counts and latency percentiles (milliseconds, from the intended send time unless made with
+    ``from_send``) of a set of seconds; ``late`` counts sends the generator started over 50 ms late."""
 
     sent: int
     ok: int
@@ -87,6 +93,7 @@ class Figures:
     p999: float | None
     max: float | None
     seconds: int
+    late: int = 0
 
     @property
     def done(self) -> int:
@@ -110,9 +117,10 @@ def _ms(h: HdrHistogram, pct: float) -> float | None:
     return round(h.get_value_at_percentile(pct) / 1000.0, 1) if h.get_total_count() else None
 
 
-def figures(series: dict[int, Second], keep: Callable[[int], bool] = lambda _s: True) -> Figures:
+def figures(series: dict[int, Second], keep: Callable[[int], bool] = lambda _s: True, *,
+            from_send: bool = False) -> Figures:
     h = new_histogram()
-    sent = ok = 0
+    sent = ok = late = 0
     errors: dict[str, int] = {}
     n = 0
     for sec in series.values():
@@ -121,13 +129,14 @@ def figures(series: dict[int, Second], keep: Callable[[int], bool] = lambda _s: 
         n += 1
         sent += sec.sent
         ok += sec.ok
+        late += sec.late
         for k, v in sec.errors.items():
             errors[k] = errors.get(k, 0) + v
-        for e in sec.encoded:
+        for e in sec.encoded_send if from_send else sec.encoded:
             h.decode_and_add(e)
     return Figures(sent=sent, ok=ok, failed=sum(errors.values()), errors=errors, p50=_ms(h, 50), p95=_ms(h, 95),
                    p99=_ms(h, 99), p999=_ms(h, 99.9), max=round(h.get_max_value() / 1000.0, 1) if h.get_total_count() else None,
-                   seconds=n)
+                   seconds=n, late=late)
 
 
 def time_series(series: dict[int, Second], target_rate: Callable[[float], float]) -> list[dict[str, Any]]:

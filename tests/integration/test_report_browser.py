@@ -12,6 +12,7 @@ Skipped, saying why, only when chromium or its driver is not installed (`.ci/run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import machine
 
 # Timing on a shared 2-core machine: one rerun before a failure counts (pytest-rerunfailures).
 pytestmark = [pytest.mark.slow, pytest.mark.flaky(reruns=1)]
@@ -34,11 +37,13 @@ MAX_HTML_BYTES = 5 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def full_run(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("browser-run")
-    result = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--fault", "accept-unsigned",
-                             "--area", "SEC", "--area", "AVL", "--out", str(tmp)],
-                            capture_output=True, text=True, timeout=1200, cwd=tmp)
+    m = machine.of(pytestconfig, tmp_path_factory)
+    with m.whole_run() if m else contextlib.nullcontext():   # a whole run, like the self-check's (tests/machine.py)
+        result = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--fault", "accept-unsigned",
+                                 "--area", "SEC", "--area", "AVL", "--out", str(tmp)],
+                                capture_output=True, text=True, timeout=1200, cwd=tmp)
     assert result.returncode in (0, 1, 2), result.stdout + result.stderr
     [run] = [p for p in tmp.iterdir() if p.is_dir()]
     return run

@@ -21,8 +21,9 @@ from conformance import specs
 from conformance.run import run_command
 from reference_platform.faults import FAULTS
 
-# Timing on a shared 2-core machine: one rerun before a failure counts (pytest-rerunfailures).
-pytestmark = [pytest.mark.slow, pytest.mark.flaky(reruns=1)]
+# Timing on a shared 2-core machine: one rerun before a failure counts (pytest-rerunfailures). Each case
+# measures latency, so no other whole run is under way beside it (tests/machine.py).
+pytestmark = [pytest.mark.slow, pytest.mark.latency_sensitive, pytest.mark.flaky(reruns=1)]
 C = specs.load().vocab
 LOAD_FAULTS = sorted(f.name for f in FAULTS.values() if f.phase == "load")
 

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.flaky(reruns=1)]
 C = specs.load().vocab
 
 
-def run(tmp_path: Path, workers: int = 1, **kwargs: Any) -> tuple[int, dict[str, Any], Path, str]:
+def run(tmp_path: Path, workers: int | None = 1, **kwargs: Any) -> tuple[int, dict[str, Any], Path, str]:
     out = io.StringIO()
     code = run_command(out=str(tmp_path), workers=workers, console=Console(file=out, width=160), **kwargs)
     runs = [p for p in tmp_path.iterdir() if p.is_dir()]
@@ -39,10 +39,11 @@ def verdicts(report: dict[str, Any]) -> dict[str, str]:
     return {r["id"]: r["verdict"] for r in report["requirements"]}
 
 
+@pytest.mark.latency_sensitive   # its load phase judges AVL-02/05: no other whole run beside it
 def test_clean_reference_platform_is_conformant(tmp_path: Path) -> None:
-    # Two workers (the default is 6 on 2 cores): the clean run exercises the parallel path and its run lock
-    # while leaving CPU to the other self-check runs beside it.
-    code, report, run_dir, output = run(tmp_path, workers=2)
+    # The default workers, as a user runs it: the parallel path and its run lock. It measures on a lane of
+    # its own (tests/machine.py), with only quick tests beside it, so it may take the CPU it needs.
+    code, report, run_dir, output = run(tmp_path, workers=None)
     s = specs.load()
     bad = {rid: v for rid, v in verdicts(report).items()
            if v not in (C.verdict.PASS, C.verdict.NOT_APPLICABLE)}
@@ -56,6 +57,10 @@ def test_clean_reference_platform_is_conformant(tmp_path: Path) -> None:
     # the load phase's verdicts carry their figures (AVL-01…05 are judged from measurements, not by a test)
     avl = {rid for rid, r in s.requirements.items() if r.suite == "load"}
     assert avl and all(r["measurements"] for r in report["requirements"] if r["id"] in avl)
+    # latency from the actual send as well as from the intended one (locust's side writes both histograms)
+    [avl02] = [r for r in report["requirements"] if r["id"] == "AVL-02"]
+    got = {m["name"]: m["value"] for m in avl02["measurements"]}
+    assert got.get("p99FromActualSend") is not None and got.get("lateSends") is not None, got
     for r in report["requirements"]:
         if r["verdict"] == C.verdict.PASS:
             assert r["tests"], r

@@ -46,12 +46,20 @@ def test_expectations_follow_the_profiles_codes() -> None:
     assert expected("missingNumber", None) == (False, C.reasonCode.NO_CERTIFICATE)
 
 
-def _line(second: int, latencies_ms: list[float], errors: int = 0, worker: str = "w") -> dict:
+def _hist(latencies_ms: list[float]) -> str:
     h = results.new_histogram()
     for ms in latencies_ms:
         h.record_value(int(ms * 1000))
-    return {"second": second, "sent": len(latencies_ms), "ok": len(latencies_ms) - errors,
-            "errors": {"http:503": errors} if errors else {}, "hist": h.encode().decode(), "worker": worker}
+    return h.encode().decode()
+
+
+def _line(second: int, latencies_ms: list[float], errors: int = 0, worker: str = "w",
+          from_send_ms: list[float] | None = None, late: int = 0) -> dict:
+    line = {"second": second, "sent": len(latencies_ms), "ok": len(latencies_ms) - errors,
+            "errors": {"http:503": errors} if errors else {}, "hist": _hist(latencies_ms), "worker": worker, "late": late}
+    if from_send_ms is not None:
+        line["histSend"] = _hist(from_send_ms)
+    return line
 
 
 def _series(tmp_path: Path, lines: list[dict]) -> dict[int, results.Second]:
@@ -85,6 +93,35 @@ def test_verdicts_from_figures(tmp_path: Path) -> None:
     assert r.verdict == C.verdict.FAIL and {m["name"] for m in r.measurements} >= {"successRatio", "requests"}
     late = results.figures(_series(tmp_path, [_line(s, [20.0] * 38 + [1500.0] * 2) for s in range(15)]))
     assert judge.avl02(late, 1.0).verdict == C.verdict.FAIL
+
+
+def test_latency_the_generator_added_by_sending_late_is_inconclusive_not_a_fail(tmp_path: Path) -> None:
+    # From the intended send time 2 of 40 requests a second took 1.5 s; from the actual send all took
+    # 20 ms: the generator started them late (short of CPU), the platform answered at once.
+    behind = _series(tmp_path, [_line(s, [20.0] * 38 + [1500.0] * 2, from_send_ms=[20.0] * 40, late=2) for s in range(15)])
+    r = judge.avl02(results.figures(behind), 1.0, results.figures(behind, from_send=True))
+    assert r.verdict == C.verdict.INCONCLUSIVE and "harness's own delay" in (r.message or "")
+    assert "30 of 600 sends" in (r.message or "")
+    assert {"p99FromActualSend", "lateSends"} <= {m["name"] for m in r.measurements}
+    # the same tail from the actual send too: the platform's, a FAIL
+    slow = _series(tmp_path, [_line(s, [20.0] * 38 + [1500.0] * 2, from_send_ms=[20.0] * 38 + [1490.0] * 2)
+                              for s in range(15)])
+    assert judge.avl02(results.figures(slow), 1.0, results.figures(slow, from_send=True)).verdict == C.verdict.FAIL
+
+
+def test_drift_the_generator_made_is_inconclusive_drift_the_platform_made_fails(tmp_path: Path) -> None:
+    tl = timeline(quick())
+    behind = _series(tmp_path, [_line(s, [20.0 + 40 * s] * 40, from_send_ms=[20.0] * 40, late=40 if s > 3 else 0)
+                                for s in range(15)])
+    r = judge.avl05(behind, tl, 1.0)
+    assert r.verdict == C.verdict.INCONCLUSIVE and "harness's own delay" in (r.message or "")
+    platform = _series(tmp_path, [_line(s, [20.0 + 40 * s] * 40, from_send_ms=[19.0 + 40 * s] * 40) for s in range(15)])
+    assert judge.avl05(platform, tl, 1.0).verdict == C.verdict.FAIL
+    # growing errors are the platform's whatever the generator did
+    erring = _series(tmp_path, [_line(s, [20.0 + 40 * s] * 40, errors=10 if s > 10 else 0, from_send_ms=[20.0] * 40)
+                                for s in range(15)])
+    r = judge.avl05(erring, tl, 1.0)
+    assert r.verdict == C.verdict.FAIL and "error ratio grew" in (r.message or "") and "p99 grew" not in (r.message or "")
 
 
 def test_avl03_names_the_listings_decided_wrongly() -> None:
