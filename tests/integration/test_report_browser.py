@@ -34,6 +34,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--window-size=1280,2000"]
 MAX_HTML_BYTES = 5 * 1024 * 1024
+# URL schemes of the page itself and of the browser's own pages; anything else the report fetched
+BROWSER_OWN = ("file://", "data:", "about:", "chrome:", "chrome-untrusted:", "chrome-search:", "devtools:")
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +114,9 @@ def test_full_report_in_chromium(full_run: Path, browser: Any, tmp_path: Path) -
 
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert severe == [], severe
-    others = [u for u in _requested_urls(browser) if not u.startswith(("file://", "data:", "about:", "chrome:"))]
+    # The browser's own pages (its new-tab page loads chrome-untrusted:// parts, sometimes logged late) are
+    # not the report's requests; a page cannot fetch those schemes anyway.
+    others = [u for u in _requested_urls(browser) if not u.startswith(BROWSER_OWN)]
     assert others == [], f"report.html fetched {others}"
 
 
