@@ -5,9 +5,11 @@ flap segment (the profile's load with a healthy regulator); AVL-04 the flap segm
 first and the last window. Every verdict carries its figures as measurements with their limits.
 
 Latency is judged from the intended send time (open loop). The load generator never waits on the
-platform, so the only way its sends leave late is its own lack of CPU; when the bounds are exceeded
-from the intended time but not from the actual send, the excess is the harness's, and AVL-02/05 say
-INCONCLUSIVE (the profile's load was not applied as planned), never FAIL.
+platform, so its sends leave late only when it is short of CPU — and then it also reads answers late,
+so its figures are the harness's as much as the platform's. A latency verdict (AVL-02, AVL-05's p99)
+over its bound is therefore INCONCLUSIVE, never FAIL, when more than LATE_RATIO_MAX of the judged sends
+started over 50 ms late, or when the bound holds from the actual send and only the intended send time
+exceeds it: the profile's load was not applied as planned. A PASS stands (lateness only adds latency).
 """
 
 from __future__ import annotations
@@ -72,9 +74,20 @@ def _over_bounds(f: Figures) -> list[str]:
     return over + ([f"p99 {f.p99:g} ms > {p99max} ms"] if f.p99 is not None and f.p99 > p99max else [])
 
 
+# Late sends (over 50 ms, load/ccc_locustfile.py) above this share of a window: the generator could not
+# keep the schedule. 1 % is what it takes to move a p99.
+LATE_RATIO_MAX = 0.01
+
+
+def _fell_behind(f: Figures) -> bool:
+    return bool(f.sent) and f.late / f.sent > LATE_RATIO_MAX
+
+
+RERUN = "rerun with CPU to spare for the harness, or with more --workers"
+
+
 def _behind_schedule(f: Figures) -> str:
-    return (f"the load generator fell behind its schedule ({f.late} of {f.sent} sends started over 50 ms late); "
-            "rerun with CPU to spare for the harness, or with more --workers")
+    return f"the load generator fell behind its schedule ({f.late} of {f.sent} sends started over 50 ms late); {RERUN}"
 
 
 def avl02(f: Figures, seconds: float, from_send: Figures | None = None) -> TestResult:
@@ -89,11 +102,14 @@ def avl02(f: Figures, seconds: float, from_send: Figures | None = None) -> TestR
     if f.p95 is None or f.p99 is None:
         return _result("AVL-02", c.INCONCLUSIVE, "no request of the load completed", ms, seconds)
     over = _over_bounds(f)
+    if over and _fell_behind(f):
+        return _result("AVL-02", c.INCONCLUSIVE, f"latency over the profile's bounds ({'; '.join(over)}), but "
+                       f"{_behind_schedule(f)}", ms, seconds)
     if over and from_send is not None and from_send.p99 is not None and not _over_bounds(from_send):
         return _result("AVL-02", c.INCONCLUSIVE,
                        f"latency over the profile's bounds from the intended send time ({'; '.join(over)}) but within "
                        f"them from the actual send (p95 {from_send.p95:g} ms, p99 {from_send.p99:g} ms): the excess is the "
-                       f"harness's own delay — {_behind_schedule(f)}", ms, seconds)
+                       f"harness's own delay (its sends left late); {RERUN}", ms, seconds)
     if over:
         return _result("AVL-02", c.FAIL, "latency over the profile's bounds (open loop): " + "; ".join(over), ms, seconds,
                        expected={"p95Ms": p95max, "p99Ms": p99max}, observed={"p95Ms": f.p95, "p99Ms": f.p99})
@@ -173,6 +189,7 @@ def avl05(series: dict[int, Second], tl: Timeline, seconds: float) -> TestResult
           _m("firstMedianSecondP99", typical_first, "ms"), _m("lastMedianSecondP99", typical_last, "ms"),
           _m("p99Ratio", round(last.p99 / first.p99, 2) if first.p99 and last.p99 else None, limit=ratio_max),
           _m("firstErrorRatio", first.error_ratio), _m("lastErrorRatio", last.error_ratio),
+          _m("firstLateSends", first.late), _m("lastLateSends", last.late),
           _m("errorRatioIncrease", round((last.error_ratio or 0) - (first.error_ratio or 0), 5), limit=err_max)]
     if first.p99 is None or last.p99 is None:
         return _result("AVL-05", c.INCONCLUSIVE, "no request completed in the first or the last window", ms, seconds)
@@ -187,7 +204,8 @@ def avl05(series: dict[int, Second], tl: Timeline, seconds: float) -> TestResult
     p99_grew = drifted(False)
     # Measured from the actual send (lines without that histogram are taken as they are): when the
     # growth is not there, the late sends of a generator short of CPU made it.
-    generator_only = p99_grew and any(sec.encoded_send for sec in series.values()) and not drifted(True)
+    generator_only = p99_grew and (_fell_behind(first) or _fell_behind(last)
+                                   or (any(sec.encoded_send for sec in series.values()) and not drifted(True)))
     if p99_grew and not generator_only:
         problems.append(f"p99 grew from {first.p99:g} ms to {last.p99:g} ms (median per-second p99 "
                         f"{typical_first:g} → {typical_last:g} ms)")
@@ -196,8 +214,10 @@ def avl05(series: dict[int, Second], tl: Timeline, seconds: float) -> TestResult
         problems.append(f"error ratio grew from {first.error_ratio or 0:.2%} to {last.error_ratio or 0:.2%}")
     if generator_only and not problems:
         return _result("AVL-05", c.INCONCLUSIVE,
-                       f"p99 grew from {first.p99:g} ms to {last.p99:g} ms from the intended send time, not from the "
-                       f"actual send: the growth is the harness's own delay — {_behind_schedule(last)}", ms, seconds)
+                       f"p99 grew from {first.p99:g} ms to {last.p99:g} ms, but the growth cannot be told from the "
+                       f"harness's own delay: " + (_behind_schedule(last if _fell_behind(last) else first)
+                                                   if _fell_behind(first) or _fell_behind(last) else
+                                                   f"measured from the actual send it is not there; {RERUN}"), ms, seconds)
     if problems:
         return _result("AVL-05", c.FAIL, "drift between the first and the last window: " + "; ".join(problems), ms, seconds,
                        expected=f"last p99 ≤ {ratio_max}× first (or < {min_increase} ms more); error ratio ≤ {ratio_max}× "

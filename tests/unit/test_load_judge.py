@@ -98,10 +98,10 @@ def test_verdicts_from_figures(tmp_path: Path) -> None:
 def test_latency_the_generator_added_by_sending_late_is_inconclusive_not_a_fail(tmp_path: Path) -> None:
     # From the intended send time 2 of 40 requests a second took 1.5 s; from the actual send all took
     # 20 ms: the generator started them late (short of CPU), the platform answered at once.
-    behind = _series(tmp_path, [_line(s, [20.0] * 38 + [1500.0] * 2, from_send_ms=[20.0] * 40, late=2) for s in range(15)])
+    # (each by less than the 50 ms that counts a send as late)
+    behind = _series(tmp_path, [_line(s, [20.0] * 38 + [1500.0] * 2, from_send_ms=[20.0] * 40) for s in range(15)])
     r = judge.avl02(results.figures(behind), 1.0, results.figures(behind, from_send=True))
     assert r.verdict == C.verdict.INCONCLUSIVE and "harness's own delay" in (r.message or "")
-    assert "30 of 600 sends" in (r.message or "")
     assert {"p99FromActualSend", "lateSends"} <= {m["name"] for m in r.measurements}
     # the same tail from the actual send too: the platform's, a FAIL
     slow = _series(tmp_path, [_line(s, [20.0] * 38 + [1500.0] * 2, from_send_ms=[20.0] * 38 + [1490.0] * 2)
@@ -109,12 +109,32 @@ def test_latency_the_generator_added_by_sending_late_is_inconclusive_not_a_fail(
     assert judge.avl02(results.figures(slow), 1.0, results.figures(slow, from_send=True)).verdict == C.verdict.FAIL
 
 
+def test_a_generator_that_fell_behind_measures_nothing_it_can_fail_on(tmp_path: Path) -> None:
+    # Starved of CPU, the generator started most sends late and read their answers late too: from the
+    # actual send the latency is as bad, yet it is the harness's. Seen on this machine with locust's
+    # autogroup at nice 19 beside busy loops: 576 late sends, p99 20 s / 16 s from the actual send.
+    starved = _series(tmp_path, [_line(s, [15000.0] * 40, from_send_ms=[12000.0] * 40, late=30) for s in range(15)])
+    r = judge.avl02(results.figures(starved), 1.0, results.figures(starved, from_send=True))
+    assert r.verdict == C.verdict.INCONCLUSIVE and "fell behind its schedule (450 of 600" in (r.message or "")
+    # 1 % late or less: the figures stand
+    few = _series(tmp_path, [_line(s, [20.0] * 38 + [1500.0] * 2, from_send_ms=[20.0] * 38 + [1490.0] * 2,
+                                   late=1 if s < 6 else 0) for s in range(15)])
+    assert judge.avl02(results.figures(few), 1.0, results.figures(few, from_send=True)).verdict == C.verdict.FAIL
+    # lateness only adds latency: within the bounds all the same is a PASS
+    fine = _series(tmp_path, [_line(s, [30.0] * 40, from_send_ms=[20.0] * 40, late=40) for s in range(15)])
+    assert judge.avl02(results.figures(fine), 1.0, results.figures(fine, from_send=True)).verdict == C.verdict.PASS
+    tl = timeline(quick())
+    drifting = _series(tmp_path, [_line(s, [20.0 + 400 * s] * 40, from_send_ms=[20.0 + 400 * s] * 40,
+                                        late=40 if s > 10 else 0) for s in range(15)])
+    r = judge.avl05(drifting, tl, 1.0)
+    assert r.verdict == C.verdict.INCONCLUSIVE and "fell behind" in (r.message or "")
+
+
 def test_drift_the_generator_made_is_inconclusive_drift_the_platform_made_fails(tmp_path: Path) -> None:
     tl = timeline(quick())
-    behind = _series(tmp_path, [_line(s, [20.0 + 40 * s] * 40, from_send_ms=[20.0] * 40, late=40 if s > 3 else 0)
-                                for s in range(15)])
+    behind = _series(tmp_path, [_line(s, [20.0 + 40 * s] * 40, from_send_ms=[20.0] * 40) for s in range(15)])
     r = judge.avl05(behind, tl, 1.0)
-    assert r.verdict == C.verdict.INCONCLUSIVE and "harness's own delay" in (r.message or "")
+    assert r.verdict == C.verdict.INCONCLUSIVE and "not there" in (r.message or "")
     platform = _series(tmp_path, [_line(s, [20.0 + 40 * s] * 40, from_send_ms=[19.0 + 40 * s] * 40) for s in range(15)])
     assert judge.avl05(platform, tl, 1.0).verdict == C.verdict.FAIL
     # growing errors are the platform's whatever the generator did
