@@ -127,6 +127,9 @@ def _external(url: str, ics: Path | None, pixit: Path | None) -> Target:
 def _schemathesis_command(target: Target, out: Path, max_examples: int, seed: int) -> list[str]:
     return [sys.executable, "-m", "schemathesis.cli", "run", str(specs.load().openapi_path(DOCUMENT)),
             "--url", target.url, "--max-examples", str(max_examples), "--seed", str(seed),
+            # No example database: cases stored by earlier runs (in .hypothesis/ of the working folder)
+            # would be replayed first, so the same seed would not send the same cases again.
+            "--generation-database", "none",
             "--checks", ",".join(CHECKS), "--no-color",
             "--report", "junit,ndjson", "--report-junit-path", str(out / "junit.xml"),
             "--report-ndjson-path", str(out / "schemathesis.ndjson")]

@@ -62,6 +62,14 @@ def test_fuzz_finds_the_crash_and_prints_a_curl_that_reproduces_it(pool: Platfor
                             timeout=30, check=False)
     assert replay.stdout.strip().startswith("5"), (curl, replay.stdout, replay.stderr)
     assert (tmp_path / "junit.xml").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    # The same seed sends the same cases again: no example database carries cases over from earlier
+    # runs (with one, a run once sent 505 cases and missed the crash, the next sent 610 and found it).
+    again = _fuzz(pool, "crash", tmp_path / "again")
+    first, second = (json.loads((out / "fuzz.json").read_text(encoding="utf-8")) for out in (tmp_path, tmp_path / "again"))
+    assert again.returncode == 1 and second["generatedRequests"] == first["generatedRequests"]
+    def found(report: dict) -> list[tuple]:
+        return sorted((f["requirement"], f["operation"], f["status"], f["phase"]) for f in report["failures"])
+    assert found(second) == found(first)
 
 
 def test_fuzz_finds_nothing_on_the_clean_platform(pool: PlatformPool, tmp_path: Path) -> None:
