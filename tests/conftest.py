@@ -60,7 +60,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     """A lane stops measuring after its last run that measures (it holds on between two of them, so that
     no whole run slips in and holds the next one up until every whole run queued is done)."""
     yield
-    m = item.config.stash.get(machine._KEY, None)
+    m = machine.current(item.config)
     if m is not None and m.measuring and (nextitem is None or not _measures(nextitem)):
         m.done_measuring()
 

@@ -92,6 +92,11 @@ class Machine:
 _KEY = pytest.StashKey["Machine | None"]()
 
 
+def current(config: pytest.Config) -> Machine | None:
+    """This worker's Machine if a test has made it already (see ``of``)."""
+    return config.stash.get(_KEY, None)
+
+
 def of(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Machine | None:
     """This worker's Machine; None when not under pytest-xdist (one process has the machine to itself)."""
     if _KEY not in config.stash:

@@ -56,11 +56,12 @@ class SimulatorClient:
         return self._base_url
 
     def register_platform(self, platform_id: str, secret: str, notification_url: str | None = None,
-                          signature_alg: str = "HMAC-SHA256") -> None:
+                          signature_alg: str | None = None) -> None:
+        # None leaves the choice to the simulator: the profile's default algorithm
         self._call("PUT", f"/platforms/{platform_id}",
                    json={"secret": secret, "notificationUrl": notification_url, "signatureAlg": signature_alg})
 
-    def issue_certificate(self, *, product_code: str, status: str = "VALID", models: list[str] | None = None,
+    def issue_certificate(self, *, product_code: str, status: str | None = None, models: list[str] | None = None,
                           brand: str | None = None, applicant: str | None = None, manufacturer: str | None = None,
                           factory: str | None = None, product_name: str | None = None,
                           issue_date: str | None = None, expiry_date: str | None = None) -> dict[str, Any]:

@@ -45,10 +45,11 @@ class SimulatorControl(Protocol):
         """The regulator's base URL, the one the platform calls (no trailing slash)."""
 
     def register_platform(self, platform_id: str, secret: str, notification_url: str | None = None,
-                          signature_alg: str = "HMAC-SHA256") -> None:
-        """Accept signed calls from this platform; push events to notification_url when given."""
+                          signature_alg: str | None = None) -> None:
+        """Accept signed calls from this platform; push events to notification_url when given. Without
+        signature_alg, the profile's default algorithm; without status (issue_certificate), a valid one."""
 
-    def issue_certificate(self, *, product_code: str, status: str = "VALID", models: list[str] | None = None,
+    def issue_certificate(self, *, product_code: str, status: str | None = None, models: list[str] | None = None,
                           brand: str | None = None, applicant: str | None = None, manufacturer: str | None = None,
                           factory: str | None = None, product_name: str | None = None,
                           issue_date: str | None = None, expiry_date: str | None = None) -> dict[str, Any]:

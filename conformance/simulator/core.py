@@ -78,11 +78,12 @@ class Simulator:
 
     # -- platforms ----------------------------------------------------------------------------
     def register_platform(self, platform_id: str, secret: str, notification_url: str | None = None,
-                          signature_alg: str = signing.SHA256) -> None:
+                          signature_alg: str | None = None) -> None:
         if not isinstance(platform_id, str) or not platform_id:
             raise ValueError("platform_id must be a non-empty string")
         if not isinstance(secret, str) or not secret:
             raise ValueError("secret must be a non-empty string")
+        signature_alg = signature_alg or signing.SHA256   # HMAC-SHA256, by its code in terminology.yaml
         if signature_alg not in self.contract.algorithms:
             raise ValueError(f"signature_alg {signature_alg!r} is not one of {', '.join(self.contract.algorithms)}")
         if notification_url is not None and not notification_url.startswith(("http://", "https://")):
@@ -94,7 +95,7 @@ class Simulator:
         return [p.public() for p in self.auth.platforms()]
 
     # -- registry -----------------------------------------------------------------------------
-    def issue_certificate(self, *, product_code: str, status: str = "VALID", models: list[str] | None = None,
+    def issue_certificate(self, *, product_code: str, status: str | None = None, models: list[str] | None = None,
                           brand: str | None = None, applicant: str | None = None, manufacturer: str | None = None,
                           factory: str | None = None, product_name: str | None = None,
                           issue_date: str | None = None, expiry_date: str | None = None) -> dict[str, Any]:
